@@ -1,0 +1,71 @@
+# onprem.deepseek: set-up, tests and the sandbox. Every target installs what it needs first.
+SHELL := /bin/bash
+ROOT := $(CURDIR)
+VENV := $(ROOT)/.venv
+TESTBED := $(ROOT)/tests/testbed
+export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
+export ANSIBLE_COLLECTIONS_PATH := $(ROOT)/.ansible/collections
+PLAYBOOK := $(VENV)/bin/ansible-playbook
+# Every molecule scenario (molecule/shared holds the create/destroy playbooks they share).
+SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+
+.PHONY: help setup venv collection-link docker images test test-fast lint sanity units molecule \
+        sandbox sandbox-down build clean
+
+help:
+	@echo "make sandbox       deploy the stack onto local systemd containers (inventories/sandbox)"
+	@echo "make sandbox-down  remove every container and network of the sandbox"
+	@echo "make test          lint, sanity, unit tests and every molecule scenario, with a summary"
+	@echo "make test-fast     lint, sanity and unit tests"
+	@echo "make build         build the collection tarball"
+
+venv: $(VENV)/.requirements.stamp
+$(VENV)/.requirements.stamp: requirements.txt
+	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+# The collection is used in place: .ansible/collections/ansible_collections/onprem/deepseek -> repo root.
+collection-link:
+	@mkdir -p .ansible/collections/ansible_collections/onprem
+	@ln -sfn ../../../.. .ansible/collections/ansible_collections/onprem/deepseek
+
+docker:
+	bash $(TESTBED)/ensure_docker.sh
+
+images: docker
+	bash $(TESTBED)/build_images.sh
+
+setup: venv collection-link images
+
+test: setup
+	bash $(TESTBED)/run_suite.sh lint sanity units $(addprefix molecule:,$(SCENARIOS))
+
+test-fast: venv collection-link
+	bash $(TESTBED)/run_suite.sh lint sanity units
+
+lint: venv collection-link
+	bash $(TESTBED)/run_suite.sh lint
+
+sanity: venv collection-link
+	bash $(TESTBED)/run_suite.sh sanity
+
+units: venv collection-link
+	bash $(TESTBED)/run_suite.sh units
+
+molecule: setup
+	bash $(TESTBED)/run_suite.sh $(addprefix molecule:,$(SCENARIOS))
+
+sandbox: setup
+	$(PLAYBOOK) -i inventories/sandbox $(TESTBED)/sandbox_up.yml
+	$(PLAYBOOK) -i inventories/sandbox site.yml
+
+sandbox-down: venv collection-link
+	$(PLAYBOOK) -i inventories/sandbox $(TESTBED)/sandbox_down.yml
+	rm -rf .sandbox
+
+build: venv
+	$(VENV)/bin/ansible-galaxy collection build --force --output-path .testbed/dist .
+
+clean: sandbox-down
+	rm -rf .testbed tests/output .ansible/facts
