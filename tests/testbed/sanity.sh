@@ -17,11 +17,13 @@ cache="${HOME}/.ansible/test/cache/get_pip_${pip_version//./_}.py"
 mkdir -p "$(dirname "$cache")"
 cp tests/testbed/get_pip_standin.py "$cache"
 
-# Outside the checkout: inside it, ansible-test would see the copy as ignored files of this git repo.
-dest="${TMPDIR:-/tmp}/onprem-deepseek-sanity/ansible_collections/onprem/deepseek"
-rm -rf "$dest"
+# Outside the checkout (inside it, ansible-test would see the copy as ignored files of this git
+# repository), in a folder of this run's own.
+work=$(mktemp -d "${TMPDIR:-/tmp}/onprem-deepseek-sanity.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+dest="${work}/ansible_collections/onprem/deepseek"
 mkdir -p "$dest"
 git ls-files -z --cached --others --exclude-standard | tar --null --ignore-failed-read -T - -c 2>/dev/null | tar -x -C "$dest"
 cd "$dest"
 python_version=$("${TESTBED_VENV}/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-exec "${TESTBED_VENV}/bin/ansible-test" sanity --venv --python "$python_version" --color no "$@"
+"${TESTBED_VENV}/bin/ansible-test" sanity --venv --python "$python_version" --color no "$@"
