@@ -13,6 +13,12 @@ if [ "${#need[@]}" -gt 0 ]; then
   apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
 fi
 
+# Each systemd container takes inotify instances; the kernel's default of 128 per user runs out
+# with a score of test hosts ("Failed to create inotify object: Too many open files").
+if [ "$(cat /proc/sys/fs/inotify/max_user_instances)" -lt 1024 ]; then
+  sysctl -q -w fs.inotify.max_user_instances=1024 || log "could not raise fs.inotify.max_user_instances"
+fi
+
 if docker info >/dev/null 2>&1; then
   exit 0
 fi

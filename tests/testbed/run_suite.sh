@@ -5,7 +5,8 @@
 source "$(dirname "$0")/lib.sh"
 cd "$TESTBED_ROOT"
 set +e
-export PATH="${TESTBED_VENV}/bin:${PATH}"
+export PATH="${TESTBED_VENV}/bin:${PATH}:${TESTBED_CACHE}/bin"
+export ONPREM_TESTBED=1
 export ANSIBLE_CONFIG="${TESTBED_ROOT}/ansible.cfg"
 export ANSIBLE_COLLECTIONS_PATH="${TESTBED_ROOT}/.ansible/collections"
 export PYTHONPATH="${TESTBED_ROOT}/.ansible/collections${PYTHONPATH:+:${PYTHONPATH}}"

@@ -1,0 +1,98 @@
+"""Stand-in for a serving replica: a tiny OpenAI-compatible server (python3 standard library only).
+
+POST /v1/chat/completions and /v1/completions answer after STANDIN_DELAY seconds (a small completion);
+with "stream": true they send max_tokens server-sent events, STANDIN_STREAM_DELAY seconds apart.
+GET /v1/models lists one model. GET /_count (not proxied by the gateway) returns the number of
+inference requests received and the streams in progress. Usage: standin_upstream.py PORT
+"""
+import json
+import os
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+PORT = int(sys.argv[1])
+DELAY = float(os.environ.get("STANDIN_DELAY", "0.05"))
+STREAM_DELAY = float(os.environ.get("STANDIN_STREAM_DELAY", "0.4"))
+LOCK = threading.Lock()
+STATE = {"requests": 0, "active_streams": 0, "port": PORT}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def _json(self, code, obj):
+        data = json.dumps(obj).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("X-Standin-Port", str(PORT))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        if self.path == "/_count":
+            with LOCK:
+                self._json(200, dict(STATE))
+        elif self.path.startswith("/v1/models"):
+            self._json(200, {"object": "list", "data": [{"id": "deepseek-tiny", "object": "model"}]})
+        else:
+            self._json(404, {"error": "not found"})
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        if self.path not in ("/v1/chat/completions", "/v1/completions"):
+            self._json(404, {"error": "not found"})
+            return
+        with LOCK:
+            STATE["requests"] += 1
+        try:
+            req = json.loads(raw or b"{}")
+        except ValueError:
+            self._json(400, {"error": "bad json"})
+            return
+        tokens = max(1, min(int(req.get("max_tokens") or 8), 64))
+        chat = self.path == "/v1/chat/completions"
+        if req.get("stream"):
+            self._stream(tokens, chat)
+            return
+        time.sleep(DELAY)
+        text = " ".join("tok%d" % i for i in range(tokens))
+        choice = {"index": 0, "finish_reason": "length"}
+        choice.update({"message": {"role": "assistant", "content": text}} if chat else {"text": text})
+        self._json(200, {"id": "cmpl-%d" % PORT, "object": "chat.completion" if chat else "text_completion",
+                         "model": req.get("model"), "choices": [choice],
+                         "usage": {"prompt_tokens": 1, "completion_tokens": tokens, "total_tokens": tokens + 1}})
+
+    def _stream(self, tokens, chat):
+        with LOCK:
+            STATE["active_streams"] += 1
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("Connection", "close")
+            self.send_header("X-Standin-Port", str(PORT))
+            self.end_headers()
+            for i in range(tokens):
+                delta = {"delta": {"content": "tok%d " % i}} if chat else {"text": "tok%d " % i}
+                delta["index"] = 0
+                event = {"id": "cmpl-%d" % PORT, "object": "chat.completion.chunk", "choices": [delta]}
+                self.wfile.write(("data: %s\n\n" % json.dumps(event)).encode())
+                self.wfile.flush()
+                time.sleep(STREAM_DELAY)
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+            self.close_connection = True
+        finally:
+            with LOCK:
+                STATE["active_streams"] -= 1
+
+
+ThreadingHTTPServer.daemon_threads = True
+ThreadingHTTPServer(("127.0.0.1", PORT), Handler).serve_forever()

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Controller-side tools the unit tests need, unpacked from Debian's packages into the test bed
+# cache without installing them (installing `prometheus` would start a server on this machine):
+#   promtool (package prometheus) -> $TESTBED_CACHE/bin/promtool
+source "$(dirname "$0")/lib.sh"
+
+bin="${TESTBED_CACHE}/bin"
+mkdir -p "$bin"
+if command -v promtool >/dev/null || [ -x "${bin}/promtool" ]; then
+  exit 0
+fi
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+log "unpacking promtool from Debian's prometheus package"
+(cd "$work" && apt-get download -q prometheus >/dev/null 2>&1) || { apt-get update -q >/dev/null; (cd "$work" && apt-get download -q prometheus >/dev/null); }
+dpkg-deb -x "$work"/prometheus_*.deb "$work/root"
+install -m 0755 "$work/root/usr/bin/promtool" "${bin}/promtool"
