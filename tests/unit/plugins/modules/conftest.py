@@ -515,8 +515,11 @@ def load_modules(monkeypatch, empty_sysfs):
 
 
 @pytest.fixture
-def run_module(monkeypatch, load_modules):
-    """Run nvml_info.main() against ``host`` (a FakeHost, or None for pynvml missing); return its result."""
+def call_main(monkeypatch):
+    """call_main(main, args, check_mode=False) -> the result dict of a module's main().
+
+    Shared by the module tests of this folder: exit_json/fail_json raise instead of exiting.
+    """
     def exit_json(self, **kwargs):  # pylint: disable=unused-argument
         json.dumps(kwargs)  # the result must be JSON-serialisable, as for the real exit_json
         raise AnsibleExitJson(kwargs)
@@ -528,12 +531,22 @@ def run_module(monkeypatch, load_modules):
     monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
     monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
 
-    def _run(host, args=None, sysfs=None):
-        dummy, module = load_modules(None if host is None else make_fake_pynvml(host), sysfs)
-        with patch_module_args(args or {}):
+    def _call(main, args, check_mode=False):
+        if check_mode:
+            args = dict(args, _ansible_check_mode=True)
+        with patch_module_args(args):
             try:
-                module.main()
+                main()
             except (AnsibleExitJson, AnsibleFailJson) as exc:
                 return exc.args[0]
         raise AssertionError('main() returned without exit_json or fail_json')
+    return _call
+
+
+@pytest.fixture
+def run_module(call_main, load_modules):
+    """Run nvml_info.main() against ``host`` (a FakeHost, or None for pynvml missing); return its result."""
+    def _run(host, args=None, sysfs=None):
+        dummy, module = load_modules(None if host is None else make_fake_pynvml(host), sysfs)
+        return call_main(module.main, args or {})
     return _run

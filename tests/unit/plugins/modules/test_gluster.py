@@ -11,12 +11,10 @@ answers with XML captured from a real GlusterFS 10.3 pool and records every comm
 
 from __future__ import annotations
 
-import json
 
 import pytest
 
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.onprem.deepseek.plugins.module_utils import _gluster
 from ansible_collections.onprem.deepseek.plugins.modules import gluster_peer, gluster_volume
@@ -593,14 +591,6 @@ def test_describe(action, params, expected):
 
 # --- main() through the monkeypatched command funnel ---------------------------------------------
 
-class AnsibleExitJson(Exception):
-    pass
-
-
-class AnsibleFailJson(Exception):
-    pass
-
-
 class FakeGluster:
     """Answers gluster commands from a script {args tuple: [answer, ...]}; the last answer repeats."""
 
@@ -619,17 +609,7 @@ class FakeGluster:
 
 
 @pytest.fixture
-def run(monkeypatch):
-    def exit_json(self, **kwargs):  # pylint: disable=unused-argument
-        json.dumps(kwargs)
-        raise AnsibleExitJson(kwargs)
-
-    def fail_json(self, **kwargs):  # pylint: disable=unused-argument
-        kwargs['failed'] = True
-        raise AnsibleFailJson(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
+def run(monkeypatch, call_main):
     monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda self, name, required=False: '/usr/sbin/gluster')
     monkeypatch.setattr(_gluster, 'local_names', lambda: set(LOCAL))
     monkeypatch.setattr(gluster_peer, 'local_names', lambda: set(LOCAL))
@@ -643,14 +623,7 @@ def run(monkeypatch):
             return fake(cli, args)
 
         monkeypatch.setattr(_gluster.GlusterCli, '_run_command', funnel)
-        if check_mode:
-            args = dict(args, _ansible_check_mode=True)
-        with patch_module_args(args):
-            try:
-                module.main()
-            except (AnsibleExitJson, AnsibleFailJson) as exc:
-                return exc.args[0], fake.calls
-        raise AssertionError('main() returned without exit_json or fail_json')
+        return call_main(module.main, args, check_mode), fake.calls
     return _run
 
 

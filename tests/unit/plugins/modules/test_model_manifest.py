@@ -8,44 +8,21 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import subprocess
 import shutil
 
 import pytest
 
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.onprem.deepseek.plugins.module_utils import _model_store as store
 from ansible_collections.onprem.deepseek.plugins.modules import model_manifest
 
 
-class _Exit(Exception):
-    pass
-
-
 @pytest.fixture
-def run(monkeypatch):
-    def exit_json(self, **kwargs):  # pylint: disable=unused-argument
-        json.dumps(kwargs)
-        raise _Exit(kwargs)
-
-    def fail_json(self, **kwargs):  # pylint: disable=unused-argument
-        kwargs['failed'] = True
-        raise _Exit(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
-
+def run(call_main):
     def _run(**args):
-        with patch_module_args(args):
-            try:
-                model_manifest.main()
-            except _Exit as exc:
-                return exc.args[0]
-        raise AssertionError('main() returned without exit_json or fail_json')
+        return call_main(model_manifest.main, args)
     return _run
 
 

@@ -24,8 +24,6 @@ import types
 
 import pytest
 
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
 MODULE_UTILS = 'ansible_collections.onprem.deepseek.plugins.module_utils._tensorrt'
 MODULE = 'ansible_collections.onprem.deepseek.plugins.modules.tensorrt_engine'
@@ -170,41 +168,15 @@ def make_fake_pynvml(state):
     return nvml
 
 
-class AnsibleExitJson(Exception):
-    pass
-
-
-class AnsibleFailJson(Exception):
-    pass
-
-
 @pytest.fixture
-def run(monkeypatch):
+def run(monkeypatch, call_main):
     """run(state, args, check_mode=False, tensorrt=True) -> the module's result dict."""
-    def exit_json(self, **kwargs):
-        json.dumps(kwargs)
-        raise AnsibleExitJson(kwargs)
-
-    def fail_json(self, **kwargs):
-        kwargs['failed'] = True
-        raise AnsibleFailJson(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
-
     def _run(state, args, check_mode=False, tensorrt=True, pynvml=True):
         monkeypatch.setitem(sys.modules, 'tensorrt', make_fake_tensorrt(state) if tensorrt else None)
         monkeypatch.setitem(sys.modules, 'pynvml', make_fake_pynvml(state) if pynvml else None)
         importlib.reload(importlib.import_module(MODULE_UTILS))
         module = importlib.reload(importlib.import_module(MODULE))
-        if check_mode:
-            args = dict(args, _ansible_check_mode=True)
-        with patch_module_args(args):
-            try:
-                module.main()
-            except (AnsibleExitJson, AnsibleFailJson) as exc:
-                return exc.args[0]
-        raise AssertionError('main() returned without exit_json or fail_json')
+        return call_main(module.main, args, check_mode)
     return _run
 
 
