@@ -9,7 +9,7 @@ PLAYBOOK := $(VENV)/bin/ansible-playbook
 # The molecule scenarios of `make test`: a scenario joins this list once `molecule test` passes on
 # the test bed. The others under molecule/ are work in progress (README, "State of the roles");
 # `make molecule-all` runs every one (molecule/shared holds the create/destroy playbooks).
-SCENARIOS ?= preflight nvidia_driver python_env training glusterfs monitoring
+SCENARIOS ?= preflight base_os nvidia_driver python_env training glusterfs monitoring gateway
 ALL_SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 
 .PHONY: help setup venv collection-link docker images tools test test-fast lint sanity units molecule molecule-all \

@@ -7,9 +7,13 @@ N concurrent clients (default 8), each on its own keep-alive connection, send sm
 (max_tokens 8, not streamed); rounds alternate between the gateway and the replicas so both see the
 same machine load. Prints median and P99 latency of each path and, as its last line:
     gateway p99_ratio=X median_ratio=Y
-Standard library only. Example (inside the gateway host of the molecule scenario):
-    gateway_latency --gateway https://localhost --ca /etc/nginx/gateway/tls/ca.crt \
+Standard library only. Examples:
+    # inside the gateway host of the molecule scenario (stand-in replicas)
+    gateway_latency.py --gateway https://localhost --ca /etc/nginx/gateway/tls/ca.crt \
         --keys k1,k2,... --direct http://127.0.0.1:8001,http://127.0.0.1:8002
+    # the sandbox (vLLM replicas on port 8000 of the inference hosts; the model name is read from /v1/models)
+    python3 bench/gateway_latency.py --gateway https://127.0.0.1:8443 --ca .sandbox/ca.pem \
+        --key-file .sandbox/api-key --direct http://INFER1:8000,http://INFER2:8000
 """
 import argparse
 import http.client
@@ -19,6 +23,7 @@ import statistics
 import threading
 import time
 import urllib.parse
+import urllib.request
 
 
 def percentile(values, pct):
@@ -27,13 +32,13 @@ def percentile(values, pct):
     return values[k]
 
 
-def client(url, ctx, key, count, out, errors):
+def client(url, ctx, key, count, out, errors, model):
     u = urllib.parse.urlsplit(url)
     if u.scheme == "https":
         conn = http.client.HTTPSConnection(u.hostname, u.port or 443, context=ctx, timeout=60)
     else:
         conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=60)
-    body = json.dumps({"model": "deepseek-tiny", "max_tokens": 8,
+    body = json.dumps({"model": model, "max_tokens": 8,
                        "messages": [{"role": "user", "content": "Say hello in five words."}]})
     headers = {"Content-Type": "application/json"}
     if key:
@@ -51,11 +56,11 @@ def client(url, ctx, key, count, out, errors):
     conn.close()
 
 
-def run_round(urls, keys, ctx, concurrency, count):
+def run_round(urls, keys, ctx, concurrency, count, model):
     out, errors, threads = [], [], []
     for i in range(concurrency):
         t = threading.Thread(target=client, args=(urls[i % len(urls)], ctx, keys[i % len(keys)] if keys else "",
-                                                  count, out, errors))
+                                                  count, out, errors, model))
         t.start()
         threads.append(t)
     for t in threads:
@@ -68,23 +73,35 @@ def main():
     p.add_argument("--gateway", required=True, help="base URL of the gateway")
     p.add_argument("--direct", required=True, help="comma-separated base URLs of the replicas")
     p.add_argument("--ca", help="CA file that verifies the gateway")
-    p.add_argument("--keys", required=True, help="comma-separated API keys (one per client, reused round-robin)")
+    p.add_argument("--keys", help="comma-separated API keys (one per client, reused round-robin)")
+    p.add_argument("--key-file", help="file holding one API key (e.g. .sandbox/api-key)")
+    p.add_argument("--model", help="model name; default: the first model that the first --direct URL lists")
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--requests", type=int, default=40, help="requests per client per round")
     p.add_argument("--rounds", type=int, default=3)
     a = p.parse_args()
     ctx = ssl.create_default_context(cafile=a.ca)
-    keys = a.keys.split(",")
+    if a.key_file:
+        with open(a.key_file) as f:
+            keys = [f.read().strip()]
+    elif a.keys:
+        keys = a.keys.split(",")
+    else:
+        p.error("give --keys or --key-file")
     direct = a.direct.split(",")
+    model = a.model
+    if not model:
+        with urllib.request.urlopen(direct[0] + "/v1/models", timeout=30) as r:
+            model = json.load(r)["data"][0]["id"]
     # Warm-up: TLS sessions, keep-alive connections, interpreter.
-    run_round([a.gateway], keys, ctx, a.concurrency, 3)
-    run_round(direct, [], ctx, a.concurrency, 3)
+    run_round([a.gateway], keys, ctx, a.concurrency, 3, model)
+    run_round(direct, [], ctx, a.concurrency, 3, model)
     gw, dr, gw_err, dr_err = [], [], [], []
     for _round in range(a.rounds):
-        out, err = run_round(direct, [], ctx, a.concurrency, a.requests)
+        out, err = run_round(direct, [], ctx, a.concurrency, a.requests, model)
         dr += out
         dr_err += err
-        out, err = run_round([a.gateway], keys, ctx, a.concurrency, a.requests)
+        out, err = run_round([a.gateway], keys, ctx, a.concurrency, a.requests, model)
         gw += out
         gw_err += err
     rows = []

@@ -81,7 +81,7 @@ all:
       base_os_chrony_servers: []
 INV
 echo "converging ${ours_name} with onprem.deepseek.base_os (defaults)"
-( cd "$repo" && ANSIBLE_CONFIG="$repo/ansible.cfg" ANSIBLE_COLLECTIONS_PATH="$repo/.ansible/collections" \
+( cd "$repo" && ANSIBLE_PIPELINING=True ANSIBLE_CONFIG="$repo/ansible.cfg" ANSIBLE_COLLECTIONS_PATH="$repo/.ansible/collections" \
     ansible-playbook -i "$work/inventory.yml" playbooks/base_os.yml >"$work/converge.log" 2>&1 ) || {
   tail -40 "$work/converge.log"; echo "converge failed" >&2; exit 1; }
 grep -A12 'Summarise the run' "$work/converge.log" | sed -n '/skipped/,$p' | head -12 || true

@@ -180,6 +180,30 @@ def canonical_json(path, update=None, drop=()):
         handle.write('\n')
 
 
+def checkpoint_state(model):
+    """The state dict in DeepSeek's checkpoint layout, which vLLM loads.
+
+    transformers 5 keeps the routed experts of a layer fused (``experts.gate_up_proj`` [E, 2I, H] with the gate rows
+    first, ``experts.down_proj`` [E, H, I]); DeepSeek's checkpoints and vLLM's loader name each expert's projections
+    (``experts.<e>.gate_proj.weight`` [I, H], ``up_proj`` [I, H], ``down_proj`` [H, I]). transformers reads both.
+    """
+    state = {}
+    for name, tensor in model.state_dict().items():
+        if name.endswith('.experts.gate_up_proj'):
+            prefix = name[:-len('gate_up_proj')]
+            half = tensor.shape[1] // 2
+            for expert in range(tensor.shape[0]):
+                state['%s%d.gate_proj.weight' % (prefix, expert)] = tensor[expert, :half, :]
+                state['%s%d.up_proj.weight' % (prefix, expert)] = tensor[expert, half:, :]
+        elif name.endswith('.experts.down_proj'):
+            prefix = name[:-len('down_proj')]
+            for expert in range(tensor.shape[0]):
+                state['%s%d.down_proj.weight' % (prefix, expert)] = tensor[expert]
+        else:
+            state[name] = tensor
+    return state
+
+
 def generate(outdir, tokens):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -239,7 +263,7 @@ def main(argv=None):
                      pad_token_id=config.pad_token_id, do_sample=False).save_pretrained(outdir)
     canonical_json(os.path.join(outdir, 'generation_config.json'))
     # Contiguous tensors sorted by name, fixed metadata: the same bytes every run.
-    state = dict((name, tensor.detach().contiguous()) for name, tensor in sorted(model.state_dict().items()))
+    state = dict((name, tensor.detach().contiguous()) for name, tensor in sorted(checkpoint_state(model).items()))
     save_file(state, os.path.join(outdir, 'model.safetensors'), metadata={'format': 'pt'})
     save_tokenizer(tokenizer, outdir)
     for name in os.listdir(outdir):

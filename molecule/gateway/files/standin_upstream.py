@@ -56,7 +56,7 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._json(400, {"error": "bad json"})
             return
-        tokens = max(1, min(int(req.get("max_tokens") or 8), 64))
+        tokens = max(1, min(int(req.get("max_tokens") or 8), 256))
         chat = self.path == "/v1/chat/completions"
         if req.get("stream"):
             self._stream(tokens, chat)

@@ -1,0 +1,67 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) onprem.deepseek contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Check an OpenAI-compatible server with the official openai client; print one JSON line of results.
+
+Usage: openai_check.py BASE_URL MODEL [--latency-runs N]
+Fails (exit 1) unless a chat completion has non-empty content and a streamed completion yields chunks with text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+
+from openai import OpenAI
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument('base_url')
+    parser.add_argument('model')
+    parser.add_argument('--latency-runs', type=int, default=5)
+    args = parser.parse_args()
+    client = OpenAI(base_url=args.base_url, api_key='unused', timeout=60, max_retries=0)
+    messages = [{'role': 'user', 'content': 'Hello, what is the model?'}]
+
+    chat = client.chat.completions.create(model=args.model, messages=messages, max_tokens=16, temperature=0)
+    content = chat.choices[0].message.content or ''
+
+    chunks = 0
+    streamed = ''
+    stream = client.chat.completions.create(model=args.model, messages=messages, max_tokens=16, temperature=0,
+                                            stream=True)
+    for chunk in stream:
+        chunks += 1
+        if chunk.choices and chunk.choices[0].delta.content:
+            streamed += chunk.choices[0].delta.content
+
+    latencies = []
+    tokens = []
+    for dummy in range(args.latency_runs):
+        start = time.perf_counter()
+        result = client.chat.completions.create(model=args.model, messages=messages, max_tokens=16, temperature=0,
+                                                extra_body={'min_tokens': 16, 'ignore_eos': True})
+        latencies.append((time.perf_counter() - start) * 1000.0)
+        tokens.append(result.usage.completion_tokens)
+
+    report = {
+        'content': content,
+        'completion_tokens': chat.usage.completion_tokens,
+        'stream_chunks': chunks,
+        'streamed': streamed,
+        'latency_ms_median': round(statistics.median(latencies), 1),
+        'latency_ms': [round(value, 1) for value in latencies],
+        'latency_tokens': tokens,
+    }
+    print(json.dumps(report))
+    ok = content.strip() and chunks > 1 and streamed.strip() and all(count == 16 for count in tokens)
+    return 0 if ok else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
