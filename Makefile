@@ -9,7 +9,7 @@ PLAYBOOK := $(VENV)/bin/ansible-playbook
 # The molecule scenarios of `make test`: a scenario joins this list once `molecule test` passes on
 # the test bed. The others under molecule/ are work in progress (README, "State of the roles");
 # `make molecule-all` runs every one (molecule/shared holds the create/destroy playbooks).
-SCENARIOS ?= preflight base_os nvidia_driver python_env training glusterfs monitoring gateway
+SCENARIOS ?= preflight base_os nvidia_driver python_env training glusterfs monitoring gateway secrets
 ALL_SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 
 .PHONY: help setup venv collection-link docker images tools test test-fast lint sanity units molecule molecule-all \
@@ -66,8 +66,11 @@ molecule-all: setup
 	bash $(TESTBED)/run_suite.sh $(addprefix molecule:,$(ALL_SCENARIOS))
 
 sandbox: setup
+	$(PLAYBOOK) -i inventories/sandbox $(TESTBED)/sandbox_prepare.yml
 	$(PLAYBOOK) -i inventories/sandbox $(TESTBED)/sandbox_up.yml
 	$(PLAYBOOK) -i inventories/sandbox site.yml
+	$(PLAYBOOK) -i inventories/sandbox $(TESTBED)/sandbox_api_key.yml
+	$(PLAYBOOK) -i inventories/sandbox $(TESTBED)/sandbox_chat.yml
 
 sandbox-down: venv collection-link
 	$(PLAYBOOK) -i inventories/sandbox $(TESTBED)/sandbox_down.yml
