@@ -9,14 +9,15 @@ PLAYBOOK := $(VENV)/bin/ansible-playbook
 # The molecule scenarios of `make test`: a scenario joins this list once `molecule test` passes on
 # the test bed. The others under molecule/ are work in progress (README, "State of the roles");
 # `make molecule-all` runs every one (molecule/shared holds the create/destroy playbooks).
-SCENARIOS ?= preflight base_os nvidia_driver python_env training glusterfs monitoring gateway secrets
+SCENARIOS ?= preflight base_os nvidia_driver python_env training glusterfs monitoring gateway secrets vault_cluster
 ALL_SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 
 .PHONY: help setup venv collection-link docker images tools test test-fast lint sanity units molecule molecule-all \
-        sandbox sandbox-down build clean
+        sandbox sandbox-verify sandbox-down build clean
 
 help:
 	@echo "make sandbox       deploy the stack onto local systemd containers (inventories/sandbox)"
+	@echo "make sandbox-verify  check the sandbox's model store, monitoring and alerting (after make sandbox)"
 	@echo "make sandbox-down  remove every container and network of the sandbox"
 	@echo "make test          lint, sanity, unit tests and every molecule scenario, with a summary"
 	@echo "make test-fast     lint, sanity and unit tests"
@@ -71,6 +72,9 @@ sandbox: setup
 	$(PLAYBOOK) -i inventories/sandbox site.yml
 	$(PLAYBOOK) -i inventories/sandbox $(TESTBED)/sandbox_api_key.yml
 	$(PLAYBOOK) -i inventories/sandbox $(TESTBED)/sandbox_chat.yml
+
+sandbox-verify: venv collection-link
+	$(PLAYBOOK) -i inventories/sandbox $(TESTBED)/sandbox_verify.yml
 
 sandbox-down: venv collection-link
 	$(PLAYBOOK) -i inventories/sandbox $(TESTBED)/sandbox_down.yml

@@ -1,0 +1,220 @@
+# Copyright (c) onprem.deepseek contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Rolling upgrades of the serving layer under continuous load through the gateway.
+
+While --clients threads send chat completions through the gateway without pause, the serving layer is
+upgraded with `ansible-playbook site.yml --tags serving -e model_serving_model_revision=REV` three times:
+  1. to a good new revision (a copy of the served one with its own generation defaults and manifest);
+  2. to a revision with a file that fails its sha256 manifest (must be refused before any switch);
+  3. to a revision whose config.json the engine cannot load (must fail the readiness gate and roll back).
+The revisions are written into the controller's model folder (the one the sandbox publishes from) as
+<base>-bench-good, <base>-bench-badsum and <base>-bench-badconfig. After each upgrade the revision every
+replica serves is read back (the `current` link) and its engine's health is checked. A broken revision
+counts as rolled back when the play failed and every replica still serves the good revision, healthy.
+At the end the inventory's revision is rolled out again (not counted), unless --no-restore.
+Prints per step the play's exit status, the served revisions and the load's counts; last line:
+    rolling_upgrade requests=N failed=F rolled_back=R
+The sandbox:
+    python3 bench/rolling_upgrade.py --inventory inventories/sandbox --gateway https://127.0.0.1:8443 \
+        --ca .sandbox/ca.pem --key-file .sandbox/api-key --models-dir .testbed/models
+"""
+import argparse
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+
+MANIFEST = "SHA256SUMS"
+
+
+def write_manifest(folder):
+    lines = []
+    for name in sorted(os.listdir(folder)):
+        if name == MANIFEST:
+            continue
+        digest = hashlib.sha256()
+        with open(os.path.join(folder, name), "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        lines.append("%s  %s\n" % (digest.hexdigest(), name))
+    with open(os.path.join(folder, MANIFEST), "w") as f:
+        f.writelines(lines)
+
+
+def make_revisions(models_dir, model, base):
+    src = os.path.join(models_dir, model, base)
+    if not os.path.isfile(os.path.join(src, MANIFEST)):
+        sys.exit("no revision %s with a %s in %s" % (base, MANIFEST, os.path.join(models_dir, model)))
+    revs = {}
+    for kind in ("good", "badsum", "badconfig"):
+        name = "%s-bench-%s" % (base, kind)
+        dst = os.path.join(models_dir, model, name)
+        shutil.rmtree(dst, ignore_errors=True)
+        shutil.copytree(src, dst)
+        gen = os.path.join(dst, "generation_config.json")
+        with open(gen) as f:
+            cfg = json.load(f)
+        cfg["temperature"] = 0.7  # a real difference between the revisions
+        with open(gen, "w") as f:
+            json.dump(cfg, f, indent=2)
+        if kind == "badconfig":
+            with open(os.path.join(dst, "config.json")) as f:
+                cfg = json.load(f)
+            cfg["architectures"] = ["NoSuchArchitectureForCausalLM"]
+            cfg["model_type"] = "no_such_model_type"
+            with open(os.path.join(dst, "config.json"), "w") as f:
+                json.dump(cfg, f, indent=2)
+        write_manifest(dst)
+        if kind == "badsum":
+            # One byte of a file changed after the manifest was written: a corrupted copy.
+            with open(os.path.join(dst, "tokenizer_config.json"), "ab") as f:
+                f.write(b" ")
+        revs[kind] = name
+    return revs
+
+
+class Load:
+    def __init__(self, base, ctx, key, model, clients):
+        self.base, self.ctx, self.key, self.model = base, ctx, key, model
+        self.ok = 0
+        self.failed = []
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self.client, args=(i,)) for i in range(clients)]
+
+    def client(self, index):
+        u = urllib.parse.urlsplit(self.base)
+        body = json.dumps({"model": self.model, "max_tokens": 8,
+                           "messages": [{"role": "user", "content": "Say hello. (%d)" % index}]})
+        headers = {"Content-Type": "application/json", "Authorization": "Bearer " + self.key}
+        conn = None
+        while not self.stop.is_set():
+            try:
+                if conn is None:
+                    conn = http.client.HTTPSConnection(u.hostname, u.port or 443, context=self.ctx, timeout=120)
+                conn.request("POST", "/v1/chat/completions", body=body, headers=headers)
+                resp = conn.getresponse()
+                resp.read()
+                status = resp.status
+            except (OSError, http.client.HTTPException) as exc:
+                status = type(exc).__name__
+                conn = None
+            with self.lock:
+                if status == 200:
+                    self.ok += 1
+                else:
+                    self.failed.append((time.strftime("%H:%M:%S"), status))
+
+    def counts(self):
+        with self.lock:
+            return self.ok + len(self.failed), len(self.failed)
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+
+    def finish(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join()
+
+
+def playbook(args, revision, log):
+    cmd = ["ansible-playbook", "-i", args.inventory, args.playbook, "--tags", "serving",
+           "-e", "model_serving_model_revision=%s" % revision]
+    start = time.time()
+    with open(log, "w") as out:
+        rc = subprocess.call(cmd, stdout=out, stderr=subprocess.STDOUT)
+    return rc, time.time() - start
+
+
+def served(args):
+    """Revision (the `current` link's target) and engine health of every replica, through ansible."""
+    script = ("import json, os, sys, urllib.request\n"
+              "rev = os.path.basename(os.readlink(\"%s/%s/current\"))\n"
+              "try:\n"
+              "    health = urllib.request.urlopen(\"http://%%s:%d/health\" %% sys.argv[1].split()[0], timeout=10).status\n"
+              "except Exception as exc:\n"
+              "    health = str(exc)\n"
+              "print(json.dumps({\"revision\": rev, \"health\": health}))\n") % (args.store, args.model, args.port)
+    out = subprocess.run(
+        ["ansible", "-i", args.inventory, args.hosts, "-o", "-m", "ansible.builtin.shell",
+         "-a", "python3 -c '%s' \"$(hostname -I)\"" % script],
+        capture_output=True, text=True, check=False)
+    result = {}
+    for line in out.stdout.splitlines():
+        host, _sep, rest = line.partition(" | ")
+        if "(stdout) {" in rest:
+            result[host.strip()] = json.loads(rest[rest.index("(stdout) {") + 9:])
+        elif host.strip():
+            result[host.strip()] = {"revision": None, "health": rest[:200]}
+    return result
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--inventory", required=True)
+    p.add_argument("--playbook", default="site.yml")
+    p.add_argument("--hosts", default="inference", help="inventory pattern of the replicas")
+    p.add_argument("--gateway", required=True, help="base URL of the gateway")
+    p.add_argument("--ca", help="CA file that verifies the gateway")
+    p.add_argument("--key-file", required=True)
+    p.add_argument("--models-dir", required=True, help="the controller's model folder the store is published from")
+    p.add_argument("--model", default="deepseek-v3-tiny")
+    p.add_argument("--base-revision", default="r1", help="the revision served now (and the inventory's)")
+    p.add_argument("--store", default="/var/lib/models", help="model_serving_store on the replicas")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--clients", type=int, default=4)
+    p.add_argument("--log-dir", default=".testbed/logs")
+    p.add_argument("--no-restore", action="store_true")
+    a = p.parse_args()
+    os.makedirs(a.log_dir, exist_ok=True)
+    ctx = ssl.create_default_context(cafile=a.ca)
+    with open(a.key_file) as f:
+        key = f.read().strip()
+
+    revs = make_revisions(a.models_dir, a.model, a.base_revision)
+    before = served(a)
+    print("before: %s" % json.dumps(before, sort_keys=True))
+    load = Load(a.gateway, ctx, key, a.model, a.clients)
+    load.start()
+    time.sleep(5)
+    rolled_back = 0
+    steps = [("good", revs["good"]), ("badsum", revs["badsum"]), ("badconfig", revs["badconfig"])]
+    for kind, rev in steps:
+        n0, f0 = load.counts()
+        rc, secs = playbook(a, rev, os.path.join(a.log_dir, "rolling_upgrade_%s.log" % kind))
+        state = served(a)
+        n1, f1 = load.counts()
+        revisions = sorted({s["revision"] for s in state.values()})
+        healthy = all(s["health"] == 200 for s in state.values()) and len(state) > 0
+        if kind == "good":
+            ok = rc == 0 and revisions == [rev] and healthy
+        else:
+            ok = rc != 0 and revisions == [revs["good"]] and healthy
+            rolled_back += int(ok)
+        print("%-9s rev=%s rc=%d %.0fs served=%s healthy=%s requests=%d failed=%d %s" % (
+            kind, rev, rc, secs, revisions, healthy, n1 - n0, f1 - f0, "OK" if ok else "NOT AS EXPECTED"))
+        sys.stdout.flush()
+    time.sleep(5)
+    load.finish()
+    total, failed = load.counts()
+    if load.failed:
+        print("failed requests (time, status): %s" % load.failed[:20])
+    if not a.no_restore:
+        rc, secs = playbook(a, a.base_revision, os.path.join(a.log_dir, "rolling_upgrade_restore.log"))
+        print("restore rev=%s rc=%d %.0fs served=%s" % (
+            a.base_revision, rc, secs, sorted({s["revision"] for s in served(a).values()})))
+    print("rolling_upgrade requests=%d failed=%d rolled_back=%d" % (total, failed, rolled_back))
+
+
+if __name__ == "__main__":
+    main()
