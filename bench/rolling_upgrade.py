@@ -13,7 +13,8 @@ The revisions are written into the controller's model folder (the one the sandbo
 replica serves is read back (the `current` link) and its engine's health is checked. A broken revision
 counts as rolled back when the play failed and every replica still serves the good revision, healthy.
 At the end the inventory's revision is rolled out again (not counted), unless --no-restore.
-Prints per step the play's exit status, the served revisions and the load's counts; last line:
+Prints per step the play's exit status, the served revisions and the load's counts (failed, and retried: requests
+sent again on a new connection after the gateway closed their idle keep-alive connection, see Load); last line:
     rolling_upgrade requests=N failed=F rolled_back=R
 The sandbox:
     python3 bench/rolling_upgrade.py --inventory inventories/sandbox --gateway https://127.0.0.1:8443 \
@@ -82,9 +83,21 @@ def make_revisions(models_dir, model, base):
 
 
 class Load:
-    def __init__(self, base, ctx, key, model, clients):
+    """Clients that send chat completions without pause, each on its own keep-alive connection.
+
+    A request that fails on a reused keep-alive connection before any response arrives (the gateway closed the idle
+    connection, as nginx does to its idle connections when it reloads) is sent again on a new connection, up to
+    `retries` times, as the official openai client does with its default max_retries=2. Those are counted apart
+    (`retried`); every other failure, and one that is still failing after the retries, counts as failed.
+    """
+
+    RETRYABLE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+
+    def __init__(self, base, ctx, key, model, clients, retries=2):
         self.base, self.ctx, self.key, self.model = base, ctx, key, model
+        self.retries = retries
         self.ok = 0
+        self.retried = 0
         self.failed = []
         self.lock = threading.Lock()
         self.stop = threading.Event()
@@ -97,16 +110,25 @@ class Load:
         headers = {"Content-Type": "application/json", "Authorization": "Bearer " + self.key}
         conn = None
         while not self.stop.is_set():
-            try:
-                if conn is None:
-                    conn = http.client.HTTPSConnection(u.hostname, u.port or 443, context=self.ctx, timeout=120)
-                conn.request("POST", "/v1/chat/completions", body=body, headers=headers)
-                resp = conn.getresponse()
-                resp.read()
-                status = resp.status
-            except (OSError, http.client.HTTPException) as exc:
-                status = type(exc).__name__
-                conn = None
+            attempts = 0
+            while True:
+                reused = conn is not None
+                try:
+                    if conn is None:
+                        conn = http.client.HTTPSConnection(u.hostname, u.port or 443, context=self.ctx, timeout=120)
+                    conn.request("POST", "/v1/chat/completions", body=body, headers=headers)
+                    resp = conn.getresponse()
+                    resp.read()
+                    status = resp.status
+                except (OSError, http.client.HTTPException) as exc:
+                    status = type(exc).__name__
+                    conn = None
+                    if reused and isinstance(exc, self.RETRYABLE) and attempts < self.retries:
+                        attempts += 1
+                        with self.lock:
+                            self.retried += 1
+                        continue
+                break
             with self.lock:
                 if status == 200:
                     self.ok += 1
@@ -115,7 +137,7 @@ class Load:
 
     def counts(self):
         with self.lock:
-            return self.ok + len(self.failed), len(self.failed)
+            return self.ok + len(self.failed), len(self.failed), self.retried
 
     def start(self):
         for t in self.threads:
@@ -173,6 +195,10 @@ def main():
     p.add_argument("--store", default="/var/lib/models", help="model_serving_store on the replicas")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--clients", type=int, default=4)
+    p.add_argument("--retries", type=int, default=2,
+                   help="new-connection retries of a request whose reused keep-alive connection was closed before any "
+                        "response (0: count those as failed)")
+    p.add_argument("--steps", default="good,badsum,badconfig", help="which of the three upgrades to run, in order")
     p.add_argument("--log-dir", default=".testbed/logs")
     p.add_argument("--no-restore", action="store_true")
     a = p.parse_args()
@@ -184,16 +210,16 @@ def main():
     revs = make_revisions(a.models_dir, a.model, a.base_revision)
     before = served(a)
     print("before: %s" % json.dumps(before, sort_keys=True))
-    load = Load(a.gateway, ctx, key, a.model, a.clients)
+    load = Load(a.gateway, ctx, key, a.model, a.clients, a.retries)
     load.start()
     time.sleep(5)
     rolled_back = 0
-    steps = [("good", revs["good"]), ("badsum", revs["badsum"]), ("badconfig", revs["badconfig"])]
+    steps = [(kind, revs[kind]) for kind in a.steps.split(",")]
     for kind, rev in steps:
-        n0, f0 = load.counts()
+        n0, f0, r0 = load.counts()
         rc, secs = playbook(a, rev, os.path.join(a.log_dir, "rolling_upgrade_%s.log" % kind))
         state = served(a)
-        n1, f1 = load.counts()
+        n1, f1, r1 = load.counts()
         revisions = sorted({s["revision"] for s in state.values()})
         healthy = all(s["health"] == 200 for s in state.values()) and len(state) > 0
         if kind == "good":
@@ -201,18 +227,19 @@ def main():
         else:
             ok = rc != 0 and revisions == [revs["good"]] and healthy
             rolled_back += int(ok)
-        print("%-9s rev=%s rc=%d %.0fs served=%s healthy=%s requests=%d failed=%d %s" % (
-            kind, rev, rc, secs, revisions, healthy, n1 - n0, f1 - f0, "OK" if ok else "NOT AS EXPECTED"))
+        print("%-9s rev=%s rc=%d %.0fs served=%s healthy=%s requests=%d failed=%d retried=%d %s" % (
+            kind, rev, rc, secs, revisions, healthy, n1 - n0, f1 - f0, r1 - r0, "OK" if ok else "NOT AS EXPECTED"))
         sys.stdout.flush()
     time.sleep(5)
     load.finish()
-    total, failed = load.counts()
+    total, failed, retried = load.counts()
     if load.failed:
         print("failed requests (time, status): %s" % load.failed[:20])
     if not a.no_restore:
         rc, secs = playbook(a, a.base_revision, os.path.join(a.log_dir, "rolling_upgrade_restore.log"))
         print("restore rev=%s rc=%d %.0fs served=%s" % (
             a.base_revision, rc, secs, sorted({s["revision"] for s in served(a).values()})))
+    print("retried on a new connection after a closed keep-alive connection: %d (--retries %d)" % (retried, a.retries))
     print("rolling_upgrade requests=%d failed=%d rolled_back=%d" % (total, failed, rolled_back))
 
 
