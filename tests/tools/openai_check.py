@@ -4,7 +4,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Check an OpenAI-compatible server with the official openai client; print one JSON line of results.
 
-Usage: openai_check.py BASE_URL MODEL [--latency-runs N]
+Usage: openai_check.py BASE_URL MODEL [--latency-runs N] [--api-key-file FILE] [--ca FILE]
+BASE_URL is a replica (http://host:8000/v1) or the gateway (https://127.0.0.1:8443/v1, with the gateway's API key
+and the CA that verifies its certificate).
 Fails (exit 1) unless a chat completion has non-empty content and a streamed completion yields chunks with text.
 """
 
@@ -12,11 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import ssl
 import statistics
 import sys
 import time
 
-from openai import OpenAI
+from openai import DefaultHttpxClient, OpenAI
 
 
 def main():
@@ -24,8 +27,15 @@ def main():
     parser.add_argument('base_url')
     parser.add_argument('model')
     parser.add_argument('--latency-runs', type=int, default=5)
+    parser.add_argument('--api-key-file', help='file holding the API key (the gateway asks for one)')
+    parser.add_argument('--ca', help='CA file that verifies an HTTPS server')
     args = parser.parse_args()
-    client = OpenAI(base_url=args.base_url, api_key='unused', timeout=60, max_retries=0)
+    api_key = 'unused'
+    if args.api_key_file:
+        with open(args.api_key_file, encoding='utf-8') as handle:
+            api_key = handle.read().strip()
+    http_client = DefaultHttpxClient(verify=ssl.create_default_context(cafile=args.ca)) if args.ca else None
+    client = OpenAI(base_url=args.base_url, api_key=api_key, timeout=60, max_retries=0, http_client=http_client)
     messages = [{'role': 'user', 'content': 'Hello, what is the model?'}]
 
     chat = client.chat.completions.create(model=args.model, messages=messages, max_tokens=16, temperature=0)
