@@ -5,8 +5,8 @@
 """Send chat completions through the gateway without pause until a stop file appears; print one JSON document.
 
 Usage: gateway_load.py --gateway URL --key-file FILE [--ca FILE] --stop-file FILE [--clients N] [--max-seconds S]
-Each client keeps one HTTPS keep-alive connection (a new one after an error) and sends 8-token completions one
-after another. The JSON holds, for every request, its start and end (Unix time, seconds), the HTTP status (0 for a
+Each client keeps one HTTPS keep-alive connection (a new one after an error) and sends 8-token completions (greedy)
+one after another; a request fails on a status other than 200, a transport error or an empty answer. The JSON holds, for every request, its start and end (Unix time, seconds), the HTTP status (0 for a
 transport error) and the error text, so that a caller can count the requests answered inside a time window (for
 example while one replica was down).
 """
@@ -26,7 +26,9 @@ import urllib.parse
 
 def client(args, ctx, key, deadline, records, lock):
     url = urllib.parse.urlsplit(args.gateway)
-    body = json.dumps({'model': args.model, 'max_tokens': 8,
+    # Greedy decoding: the answer to this prompt is the same non-empty text on every replica, so an empty one is a
+    # fault (sampling may pick the end-of-sequence token first and give an empty answer by chance).
+    body = json.dumps({'model': args.model, 'max_tokens': 8, 'temperature': 0,
                        'messages': [{'role': 'user', 'content': 'Say hello.'}]})
     headers = {'Content-Type': 'application/json', 'Authorization': 'Bearer ' + key}
     conn = None
@@ -43,7 +45,7 @@ def client(args, ctx, key, deadline, records, lock):
             if status == 200 and not json.loads(data)['choices'][0]['message']['content']:
                 error = 'empty answer'
             elif status != 200:
-                error = data[:200].decode('utf-8', 'replace')
+                error = 'HTTP %d: %s' % (status, data[:200].decode('utf-8', 'replace'))
         except (OSError, http.client.HTTPException, ValueError, KeyError, IndexError) as exc:
             error = '%s: %s' % (type(exc).__name__, exc)
             conn.close()
