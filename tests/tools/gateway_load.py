@@ -6,9 +6,10 @@
 
 Usage: gateway_load.py --gateway URL --key-file FILE [--ca FILE] --stop-file FILE [--clients N] [--max-seconds S]
 Each client keeps one HTTPS keep-alive connection (a new one after an error) and sends 8-token completions (greedy)
-one after another; a request fails on a status other than 200, a transport error or an empty answer. The JSON holds, for every request, its start and end (Unix time, seconds), the HTTP status (0 for a
-transport error) and the error text, so that a caller can count the requests answered inside a time window (for
-example while one replica was down).
+one after another; a request fails on a status other than 200, a transport error or an empty answer. The JSON
+holds, for every request, its start and end (Unix time, seconds), the HTTP status (0 for a transport error) and the
+error text, so that a caller can count the requests answered inside a time window (for example while one replica
+was down).
 """
 
 from __future__ import annotations
