@@ -3,8 +3,12 @@
  *
  * It lets the real pynvml (ctypes) code path of onprem.deepseek.nvml_info run in the test bed:
  * the GPUs it reports are read from a file (NVML_STUB_CONFIG, default /etc/nvml-stub.conf),
- * one GPU per line:   name|memory_mib|compute_capability|pci_bus_id|uuid
+ * one GPU per line:   name|memory_mib|compute_capability|pci_bus_id|uuid[|nvswitch_links]
  * e.g.                NVIDIA A30|24576|8.0|00000000:17:00.0|GPU-5f0c...
+ *                     NVIDIA H100 80GB HBM3|81559|9.0|00000000:18:00.0|GPU-...|18
+ * nvswitch_links > 0 gives the GPU that many active NVLinks to NVSwitches (an HGX board), spread over four
+ * switches. Optional lines "driver=570.133.20" and "cuda=12080" set the driver and CUDA driver versions
+ * (default 550.54.15 and 12040).
  * Queries it does not implement are absent from the library, so pynvml raises
  * NVMLError_FunctionNotFound for them, as with an older driver. Test use only.
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -27,6 +31,7 @@ typedef struct {
     char bus_id[32];
     char uuid[80];
     unsigned index;
+    unsigned nvswitch_links;
 } stub_gpu_t;
 
 typedef struct { unsigned long long total, free, used; } nvmlMemory_t;
@@ -40,6 +45,8 @@ typedef struct {
 static stub_gpu_t gpus[MAX_GPUS];
 static unsigned gpu_count;
 static int initialised;
+static char driver_version[80] = "550.54.15";
+static int cuda_driver_version = 12040;
 
 static int load_config(void) {
     const char *path = getenv("NVML_STUB_CONFIG");
@@ -49,12 +56,14 @@ static int load_config(void) {
     if (!f) return 0;
     while (gpu_count < MAX_GPUS && fgets(line, sizeof line, f)) {
         stub_gpu_t *g = &gpus[gpu_count];
-        char *fields[5] = {0};
+        char *fields[6] = {0};
         char *save = NULL, *tok;
         int n = 0;
         line[strcspn(line, "\r\n")] = 0;
         if (line[0] == 0 || line[0] == '#') continue;
-        for (tok = strtok_r(line, "|", &save); tok && n < 5; tok = strtok_r(NULL, "|", &save)) fields[n++] = tok;
+        if (strncmp(line, "driver=", 7) == 0) { snprintf(driver_version, sizeof driver_version, "%.79s", line + 7); continue; }
+        if (strncmp(line, "cuda=", 5) == 0) { cuda_driver_version = atoi(line + 5); continue; }
+        for (tok = strtok_r(line, "|", &save); tok && n < 6; tok = strtok_r(NULL, "|", &save)) fields[n++] = tok;
         if (n < 5) continue;
         memset(g, 0, sizeof *g);
         snprintf(g->name, sizeof g->name, "%s", fields[0]);
@@ -62,6 +71,7 @@ static int load_config(void) {
         if (sscanf(fields[2], "%d.%d", &g->cc_major, &g->cc_minor) != 2) continue;
         snprintf(g->bus_id, sizeof g->bus_id, "%s", fields[3]);
         snprintf(g->uuid, sizeof g->uuid, "%s", fields[4]);
+        g->nvswitch_links = fields[5] ? (unsigned)atoi(fields[5]) : 0;
         g->index = gpu_count++;
     }
     fclose(f);
@@ -94,9 +104,14 @@ const char *nvmlErrorString(int result) {
     }
 }
 
-int nvmlSystemGetDriverVersion(char *version, unsigned length) { CHECK_INIT(); return copy_str(version, length, "550.54.15"); }
-int nvmlSystemGetNVMLVersion(char *version, unsigned length) { CHECK_INIT(); return copy_str(version, length, "12.550.54.15"); }
-int nvmlSystemGetCudaDriverVersion(int *v) { CHECK_INIT(); if (!v) return NVML_ERROR_INVALID_ARGUMENT; *v = 12040; return NVML_SUCCESS; }
+int nvmlSystemGetDriverVersion(char *version, unsigned length) { CHECK_INIT(); return copy_str(version, length, driver_version); }
+int nvmlSystemGetNVMLVersion(char *version, unsigned length) {
+    char v[96];
+    CHECK_INIT();
+    snprintf(v, sizeof v, "%d.%s", cuda_driver_version / 1000, driver_version);
+    return copy_str(version, length, v);
+}
+int nvmlSystemGetCudaDriverVersion(int *v) { CHECK_INIT(); if (!v) return NVML_ERROR_INVALID_ARGUMENT; *v = cuda_driver_version; return NVML_SUCCESS; }
 int nvmlSystemGetCudaDriverVersion_v2(int *v) { return nvmlSystemGetCudaDriverVersion(v); }
 
 int nvmlDeviceGetCount_v2(unsigned *count) { CHECK_INIT(); if (!count) return NVML_ERROR_INVALID_ARGUMENT; *count = gpu_count; return NVML_SUCCESS; }
@@ -156,5 +171,28 @@ int nvmlDeviceGetCudaComputeCapability(void *h, int *major, int *minor) {
     return NVML_SUCCESS;
 }
 
-/* A PCIe card without NVLink: link queries are "not supported", as NVML answers them. */
-int nvmlDeviceGetNvLinkState(void *h, unsigned link, int *active) { (void)h; (void)link; (void)active; return NVML_ERROR_NOT_SUPPORTED; }
+/* A PCIe card without NVLink: link queries are "not supported", as NVML answers them. An HGX GPU
+ * (nvswitch_links > 0): that many active links, each to one of four NVSwitches (remote type switch, 2). */
+int nvmlDeviceGetNvLinkState(void *h, unsigned link, int *active) {
+    CHECK_INIT();
+    if (!h || !active) return NVML_ERROR_INVALID_ARGUMENT;
+    if (link >= GPU(h)->nvswitch_links) return NVML_ERROR_NOT_SUPPORTED;
+    *active = 1;
+    return NVML_SUCCESS;
+}
+int nvmlDeviceGetNvLinkRemoteDeviceType(void *h, unsigned link, int *type) {
+    CHECK_INIT();
+    if (!h || !type || link >= GPU(h)->nvswitch_links) return NVML_ERROR_INVALID_ARGUMENT;
+    *type = 2;
+    return NVML_SUCCESS;
+}
+int nvmlDeviceGetNvLinkRemotePciInfo_v2(void *h, unsigned link, nvmlPciInfo_t *p) {
+    CHECK_INIT();
+    if (!h || !p || link >= GPU(h)->nvswitch_links) return NVML_ERROR_INVALID_ARGUMENT;
+    memset(p, 0, sizeof *p);
+    p->bus = 0xc0 + link % 4;
+    p->pciDeviceId = 0x22a310de;
+    snprintf(p->busId, sizeof p->busId, "00000000:%02X:00.0", p->bus);
+    snprintf(p->busIdLegacy, sizeof p->busIdLegacy, "0000:%02X:00.0", p->bus);
+    return NVML_SUCCESS;
+}
