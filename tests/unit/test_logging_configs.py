@@ -96,7 +96,9 @@ def test_anomaly_rule_matches_the_seed():
 def test_filebeat_configuration_parses():
     data = yaml.safe_load(render('filebeat.yml.j2', logging_logstash_hosts=['logs1:5044']))
     ids = [i['id'] for i in data['filebeat.inputs']]
-    assert ids == ['system', 'gateway-access', 'serving']
+    assert ids == ['system', 'gateway-access', 'vault-audit', 'services']
+    assert data['filebeat.inputs'][1]['paths'] == ['/var/log/nginx/gateway_access.json']
+    assert data['filebeat.inputs'][3]['include_matches.match'][0] == '_SYSTEMD_UNIT=model-serving.service'
     assert data['filebeat.inputs'][1]['parsers'][0]['ndjson']['target'] == ''
     assert data['output.logstash']['ssl.enabled'] is True
     assert data['output.logstash']['hosts'] == ['logs1:5044']
