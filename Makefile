@@ -6,6 +6,8 @@ TESTBED := $(ROOT)/tests/testbed
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(ROOT)/.ansible/collections
 PLAYBOOK := $(VENV)/bin/ansible-playbook
+# The sandbox: the production sample inventory with the overlay that points it at local containers.
+SANDBOX_INV := -i inventories/prod -i inventories/sandbox.yml
 # The molecule scenarios of `make test`: a scenario joins this list once `molecule test` passes on
 # the test bed. The others under molecule/ are work in progress (README, "State of the roles");
 # `make molecule-all` runs every one (molecule/shared holds the create/destroy playbooks).
@@ -67,17 +69,18 @@ molecule-all: setup
 	bash $(TESTBED)/run_suite.sh $(addprefix molecule:,$(ALL_SCENARIOS))
 
 sandbox: setup
-	$(PLAYBOOK) -i inventories/sandbox $(TESTBED)/sandbox_prepare.yml
-	$(PLAYBOOK) -i inventories/sandbox $(TESTBED)/sandbox_up.yml
-	$(PLAYBOOK) -i inventories/sandbox site.yml
-	$(PLAYBOOK) -i inventories/sandbox $(TESTBED)/sandbox_api_key.yml
-	$(PLAYBOOK) -i inventories/sandbox $(TESTBED)/sandbox_chat.yml
+	$(PLAYBOOK) $(TESTBED)/build_site_image.yml
+	$(PLAYBOOK) $(SANDBOX_INV) $(TESTBED)/sandbox_prepare.yml
+	$(PLAYBOOK) $(SANDBOX_INV) $(TESTBED)/sandbox_up.yml
+	$(PLAYBOOK) $(SANDBOX_INV) site.yml
+	$(PLAYBOOK) $(SANDBOX_INV) $(TESTBED)/sandbox_api_key.yml
+	$(PLAYBOOK) $(SANDBOX_INV) $(TESTBED)/sandbox_chat.yml
 
 sandbox-verify: venv collection-link
-	$(PLAYBOOK) -i inventories/sandbox $(TESTBED)/sandbox_verify.yml
+	$(PLAYBOOK) $(SANDBOX_INV) $(TESTBED)/sandbox_verify.yml
 
 sandbox-down: venv collection-link
-	$(PLAYBOOK) -i inventories/sandbox $(TESTBED)/sandbox_down.yml
+	$(PLAYBOOK) $(SANDBOX_INV) $(TESTBED)/sandbox_down.yml
 	rm -rf .sandbox
 
 build: venv

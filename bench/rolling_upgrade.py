@@ -16,8 +16,8 @@ At the end the inventory's revision is rolled out again (not counted), unless --
 Prints per step the play's exit status, the served revisions and the load's counts (failed, and retried: requests
 sent again on a new connection after the gateway closed their idle keep-alive connection, see Load); last line:
     rolling_upgrade requests=N failed=F rolled_back=R
-The sandbox:
-    python3 bench/rolling_upgrade.py --inventory inventories/sandbox --gateway https://127.0.0.1:8443 \
+The sandbox (inventories/prod with the sandbox overlay, the default; Ansible from the project's .venv):
+    python3 bench/rolling_upgrade.py --gateway https://127.0.0.1:8443 \
         --ca .sandbox/ca.pem --key-file .sandbox/api-key --models-dir .testbed/models
 """
 import argparse
@@ -149,9 +149,19 @@ class Load:
             t.join()
 
 
+def tool(name):
+    """The project's own copy of an Ansible command (its .venv), else the one on PATH."""
+    own = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".venv", "bin", name)
+    return own if os.access(own, os.X_OK) else name
+
+
+def inventories(args):
+    return [arg for inv in args.inventory for arg in ("-i", inv)]
+
+
 def playbook(args, revision, log):
-    cmd = ["ansible-playbook", "-i", args.inventory, args.playbook, "--tags", "serving",
-           "-e", "model_serving_model_revision=%s" % revision]
+    cmd = [tool("ansible-playbook")] + inventories(args) + [args.playbook, "--tags", "serving",
+                                                            "-e", "model_serving_model_revision=%s" % revision]
     start = time.time()
     with open(log, "w") as out:
         rc = subprocess.call(cmd, stdout=out, stderr=subprocess.STDOUT)
@@ -168,7 +178,7 @@ def served(args):
               "    health = str(exc)\n"
               "print(json.dumps({\"revision\": rev, \"health\": health}))\n") % (args.store, args.model, args.port)
     out = subprocess.run(
-        ["ansible", "-i", args.inventory, args.hosts, "-o", "-m", "ansible.builtin.shell",
+        [tool("ansible")] + inventories(args) + [args.hosts, "-o", "-m", "ansible.builtin.shell",
          "-a", "python3 -c '%s' \"$(hostname -I)\"" % script],
         capture_output=True, text=True, check=False)
     result = {}
@@ -183,9 +193,10 @@ def served(args):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--inventory", required=True)
+    p.add_argument("--inventory", action="append",
+                   help="inventory source, repeatable (default: inventories/prod and the sandbox overlay)")
     p.add_argument("--playbook", default="site.yml")
-    p.add_argument("--hosts", default="inference", help="inventory pattern of the replicas")
+    p.add_argument("--hosts", default="inference_light", help="inventory pattern of the replicas")
     p.add_argument("--gateway", required=True, help="base URL of the gateway")
     p.add_argument("--ca", help="CA file that verifies the gateway")
     p.add_argument("--key-file", required=True)
@@ -202,6 +213,7 @@ def main():
     p.add_argument("--log-dir", default=".testbed/logs")
     p.add_argument("--no-restore", action="store_true")
     a = p.parse_args()
+    a.inventory = a.inventory or ["inventories/prod", "inventories/sandbox.yml"]
     os.makedirs(a.log_dir, exist_ok=True)
     ctx = ssl.create_default_context(cafile=a.ca)
     with open(a.key_file) as f:

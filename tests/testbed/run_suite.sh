@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the named steps of the test suite, keep going after a failure, print a summary table and
-# exit non-zero when any step failed. Steps: lint sanity units molecule:<scenario> ...
+# exit non-zero when any step failed. Steps: lint sanity units molecule:<scenario> ... sandbox
 # Logs: .testbed/logs/<step>.log
 source "$(dirname "$0")/lib.sh"
 cd "$TESTBED_ROOT"
@@ -26,6 +26,7 @@ run_step() {
     sanity) bash tests/testbed/sanity.sh >"$log" 2>&1 ;;
     units) python -m pytest -q -p no:cacheprovider tests/unit >"$log" 2>&1 ;;
     molecule:*) molecule test -s "${step#molecule:}" >"$log" 2>&1 ;;
+    sandbox) bash tests/testbed/sandbox_test.sh >"$log" 2>&1 ;;
     *) echo "unknown step ${step}" >"$log"; false ;;
   esac
   rc=$?
@@ -38,6 +39,8 @@ run_step() {
     log "step ${step} FAILED; last lines of its log:"
     tail -n 40 "$log" >&2
   fi
+  # The sandbox's own step lines (time and outcome of each deployment and check).
+  [ "$step" = sandbox ] && grep -E '^\[testbed .*sandbox: |Chat completion served' "$log" || true
   # Keep the passing lines of the test runners visible in the overall output.
   grep -E '^(=+ .*(passed|failed).* =+|[0-9]+ passed.*)$' "$log" | tail -n 1 || true
 }
