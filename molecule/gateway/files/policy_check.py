@@ -1,7 +1,7 @@
 """Send the API policy cases (routes, methods, fields, caps per RBAC role) through the gateway.
 
-Usage: policy_check.py BASE_URL CA_FILE KEYS.json CASES.jsonl COUNT_URL[,COUNT_URL...]
-KEYS.json maps a case's "key" (a name) to an API key. A case: name, key, key_header (Authorization, the
+Usage: policy_check.py BASE_URL CA_FILE KEYS CASES.jsonl COUNT_URL[,COUNT_URL...]
+KEYS is a JSON object that maps a case's "key" (a name) to an API key. A case: name, key, key_header (Authorization, the
 default, or X-API-Key), method, path, optional headers, json (or body), pad_content (the first message's content
 becomes that many characters), expect (status), reaches (whether the request must reach a replica), optional
 error_type (the "type" of the gateway's error object: tells a refusal of the API checks from one of the WAF)
@@ -15,11 +15,10 @@ import sys
 import urllib.parse
 import urllib.request
 
-base, ca, keys_file, cases_file, counters = sys.argv[1:6]
+base, ca, keys, cases_file, counters = sys.argv[1:6]
 u = urllib.parse.urlsplit(base)
 ctx = ssl.create_default_context(cafile=ca)
-with open(keys_file) as f:
-    KEYS = json.load(f)
+KEYS = json.loads(keys)
 
 
 def replicas():
