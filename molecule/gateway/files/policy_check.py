@@ -1,12 +1,12 @@
 """Send the API policy cases (routes, methods, fields, caps per RBAC role) through the gateway.
 
 Usage: policy_check.py BASE_URL CA_FILE KEYS CASES.jsonl COUNT_URL[,COUNT_URL...]
-KEYS is a JSON object that maps a case's "key" (a name) to an API key. A case: name, key, key_header (Authorization, the
-default, or X-API-Key), method, path, optional headers, json (or body), pad_content (the first message's content
-becomes that many characters), expect (status), reaches (whether the request must reach a replica), optional
-error_type (the "type" of the gateway's error object: tells a refusal of the API checks from one of the WAF)
-and replica_max_tokens / replica_n / replica_x_api_key (what the replica must have received). Prints one JSON object: the cases that passed and the failures with what was
-seen. Standard library only.
+KEYS is a JSON object that maps a case's "key" (a name) to an API key. A case: name, key, key_header
+(Authorization, the default, or X-API-Key), method, path, optional headers, json (or body), pad_content (the
+first message's content becomes that many characters), expect (status), reaches (whether the request must reach
+a replica), optional error_type (the "type" of the gateway's error object: tells a refusal of the API checks from
+one of the WAF) and replica_max_tokens / replica_n / replica_x_api_key (what the replica must have received).
+Prints one JSON object: the cases that passed and the failures with what was seen. Standard library only.
 """
 import http.client
 import json

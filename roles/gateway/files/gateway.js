@@ -39,7 +39,8 @@ function key_hash(r) {
 function refuse(r, status, type, message, param) {
     r.variables.gateway_refusal = message;
     r.headersOut['Content-Type'] = 'application/json';
-    r.return(status, JSON.stringify({error: {message: message, type: type, param: param || null, code: status}}) + '\n');
+    var error = {message: message, type: type, param: param || null, code: status};
+    r.return(status, JSON.stringify({error: error}) + '\n');
 }
 
 function name_of(field) {
@@ -67,11 +68,13 @@ function check_field(name, value, limits, role) {
             return [400, invalid, 'response_format must be an object', name];
         }
         if (value.type !== 'text' && value.type !== 'json_object' && !limits.structured_outputs) {
-            return [403, denied, 'a response_format other than text and json_object (structured outputs) is not allowed for the role ' + role, name];
+            return [403, denied, 'a response_format other than text and json_object (structured outputs) '
+                    + 'is not allowed for the role ' + role, name];
         }
     } else if (name === 'tool_choice') {
         if (value !== 'none' && value !== 'auto' && !limits.structured_outputs) {
-            return [403, denied, 'a tool_choice other than none and auto (structured outputs) is not allowed for the role ' + role, name];
+            return [403, denied, 'a tool_choice other than none and auto (structured outputs) '
+                    + 'is not allowed for the role ' + role, name];
         }
     } else if (name === 'chat_template') {
         if (!limits.chat_template) {
@@ -85,7 +88,8 @@ function check_field(name, value, limits, role) {
         var kwargs = Object.keys(value);
         for (var k = 0; k < kwargs.length; k++) {
             if (allowed.indexOf(kwargs[k]) < 0) {
-                return [403, denied, 'chat_template_kwargs key ' + name_of(kwargs[k]) + ' is not allowed for the role ' + role, name];
+                return [403, denied, 'chat_template_kwargs key ' + name_of(kwargs[k])
+                        + ' is not allowed for the role ' + role, name];
             }
         }
     } else if (name === 'logprobs') {
@@ -95,7 +99,8 @@ function check_field(name, value, limits, role) {
                 return [403, denied, 'logprobs are not allowed for the role ' + role, name];
             }
             if (value !== true && (!is_int(value) || value < 0 || value > limits.top_logprobs)) {
-                return [400, invalid, 'logprobs must be true, false or an integer from 0 to ' + limits.top_logprobs + ' for the role ' + role, name];
+                return [400, invalid, 'logprobs must be true, false or an integer from 0 to '
+                        + limits.top_logprobs + ' for the role ' + role, name];
             }
         }
     }
@@ -108,7 +113,8 @@ function check_field(name, value, limits, role) {
             return [403, denied, 'logprobs are not allowed for the role ' + role, name];
         }
         if (value > limits[cap]) {
-            return [400, invalid, name + '=' + value + ' is over the cap of ' + limits[cap] + ' for the role ' + role, name];
+            return [400, invalid, name + '=' + value + ' is over the cap of ' + limits[cap]
+                    + ' for the role ' + role, name];
         }
     }
     return null;
@@ -143,14 +149,16 @@ function api_request(r) {
         return r.internalRedirect('@gateway_upstream');
     }
     if (!/^application\/json[ \t]*(?:;|$)/i.test(r.headersIn['Content-Type'] || '')) {
-        return refuse(r, 415, 'invalid_request_error', 'the request body must be JSON (Content-Type: application/json)');
+        return refuse(r, 415, 'invalid_request_error',
+                      'the request body must be JSON (Content-Type: application/json)');
     }
     if (!buffer && declared) {
         // Written to a temporary file: larger than client_body_buffer_size (the body limit).
         return refuse(r, 413, 'invalid_request_error', 'the request body is too large');
     }
     if (limits.body_bytes && size > limits.body_bytes) {
-        return refuse(r, 413, 'invalid_request_error', 'the request body (' + size + ' bytes) is over the cap of ' + limits.body_bytes + ' bytes for the role ' + role);
+        return refuse(r, 413, 'invalid_request_error', 'the request body (' + size + ' bytes) is over the cap of '
+                      + limits.body_bytes + ' bytes for the role ' + role);
     }
     var body;
     try {
@@ -165,7 +173,8 @@ function api_request(r) {
     for (var i = 0; i < names.length; i++) {
         var name = names[i];
         if (route.fields[name] !== true) {
-            return refuse(r, 400, 'invalid_request_error', 'field ' + name_of(name) + ' is not accepted on ' + r.uri, name_of(name));
+            return refuse(r, 400, 'invalid_request_error', 'field ' + name_of(name) + ' is not accepted on ' + r.uri,
+                          name_of(name));
         }
         if (body[name] === null) {
             continue;
