@@ -75,6 +75,7 @@ def main():
     p.add_argument("--ca", help="CA file that verifies the gateway")
     p.add_argument("--keys", help="comma-separated API keys (one per client, reused round-robin)")
     p.add_argument("--key-file", help="file holding one API key (e.g. .sandbox/api-key)")
+    p.add_argument("--direct-key-file", help="file holding the replicas' own key (vLLM's --api-key), for the direct leg")
     p.add_argument("--model", help="model name; default: the first model that the first --direct URL lists")
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--requests", type=int, default=40, help="requests per client per round")
@@ -89,16 +90,22 @@ def main():
     else:
         p.error("give --keys or --key-file")
     direct = a.direct.split(",")
+    direct_keys = []
+    if a.direct_key_file:
+        with open(a.direct_key_file) as f:
+            direct_keys = [f.read().strip()]
     model = a.model
     if not model:
-        with urllib.request.urlopen(direct[0] + "/v1/models", timeout=30) as r:
+        req = urllib.request.Request(direct[0] + "/v1/models",
+                                     headers={"Authorization": "Bearer " + direct_keys[0]} if direct_keys else {})
+        with urllib.request.urlopen(req, timeout=30) as r:
             model = json.load(r)["data"][0]["id"]
     # Warm-up: TLS sessions, keep-alive connections, interpreter.
     run_round([a.gateway], keys, ctx, a.concurrency, 3, model)
-    run_round(direct, [], ctx, a.concurrency, 3, model)
+    run_round(direct, direct_keys, ctx, a.concurrency, 3, model)
     gw, dr, gw_err, dr_err = [], [], [], []
     for _round in range(a.rounds):
-        out, err = run_round(direct, [], ctx, a.concurrency, a.requests, model)
+        out, err = run_round(direct, direct_keys, ctx, a.concurrency, a.requests, model)
         dr += out
         dr_err += err
         out, err = run_round([a.gateway], keys, ctx, a.concurrency, a.requests, model)

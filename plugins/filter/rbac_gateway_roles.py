@@ -14,7 +14,11 @@ description:
     of API key identifiers to roles (the key values themselves live in Vault, never in the policy file).
   - A role may run inference (C(infer=true)) only when it holds V(execute) or V(admin) on the whole model tree
     (C(models/*) or C(*)). C(models) lists every glob on which the role may execute.
-  - An unknown action, a malformed glob or an API key bound to an unknown role fails with a message naming the entry.
+  - A role may carry C(limits), the caps of the gateway on its API requests (C(max_tokens), C(n), C(logprobs),
+    C(top_logprobs), C(body_bytes), C(structured_outputs), C(chat_template), C(chat_template_kwargs)); each role's
+    C(limits) in the result are its own over O(default_limits), key by key.
+  - An unknown action, a malformed glob, an unknown limit or one of the wrong type, or an API key bound to an unknown
+    role fails with a message naming the entry.
   - See P(onprem.deepseek.rbac_vault_policies#filter) for the policy file format.
 author:
   - onprem.deepseek maintainers (!UNKNOWN)
@@ -27,6 +31,12 @@ options:
     description: The resource prefix of the model tree.
     type: str
     default: models/
+  default_limits:
+    description:
+      - The caps of a role that sets no C(limits) of its own (or not all of them); the same keys as a role's C(limits).
+      - C(max_tokens), C(n), C(top_logprobs) (integers), C(body_bytes) (integer, bytes), C(logprobs), C(structured_outputs),
+        C(chat_template) (booleans), C(chat_template_kwargs) (list of key names).
+    type: dict
 """
 
 EXAMPLES = r"""
@@ -35,11 +45,17 @@ EXAMPLES = r"""
     dest: /etc/gateway/roles.json
     content: "{{ rbac_policy | onprem.deepseek.rbac_gateway_roles | to_nice_json }}"
     mode: "0640"
+
+- name: Compile the roles with the gateway's default caps
+  ansible.builtin.set_fact:
+    gateway_roles: "{{ rbac_policy | onprem.deepseek.rbac_gateway_roles(default_limits={'max_tokens': 8192, 'n': 4}) }}"
 """
 
 RETURN = r"""
 _value:
-  description: C(roles) (role -> C(infer), C(models), C(resources)) and C(api_keys) (list of C(key_id), C(role), C(infer)).
+  description:
+    - C(roles) (role -> C(infer), C(models), C(resources), C(limits)), C(api_keys) (list of C(key_id), C(role), C(infer))
+      and C(default_limits) (the checked O(default_limits)).
   type: dict
   sample:
     roles:
@@ -47,8 +63,10 @@ _value:
         infer: true
         models: ["models/*"]
         resources: {"models/*": [read, execute], "datasets/private/*": [read]}
+        limits: {max_tokens: 4096, n: 4}
     api_keys:
       - {key_id: ds-notebook, role: data_scientist, infer: true}
+    default_limits: {max_tokens: 8192, n: 4}
 """
 
 from ansible.errors import AnsibleFilterError
@@ -56,10 +74,10 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.onprem.deepseek.plugins.module_utils._rbac import RbacError, gateway_roles
 
 
-def rbac_gateway_roles(policy, models_prefix="models/"):
+def rbac_gateway_roles(policy, models_prefix="models/", default_limits=None):
     """Compile the RBAC policy into the gateway roles."""
     try:
-        return gateway_roles(policy, models_prefix=models_prefix)
+        return gateway_roles(policy, models_prefix=models_prefix, default_limits=default_limits)
     except RbacError as exc:
         raise AnsibleFilterError(str(exc)) from exc
 

@@ -13,6 +13,9 @@ The policy format (one inventory file, ``rbac_policy``)::
         resources:
           models/*: [read, execute]
           datasets/private/*: [read]
+        limits:          # optional: caps of the gateway on this role's API requests
+          max_tokens: 4096
+          n: 2
     api_keys:            # API key id -> role; the key values live in Vault, never here
       ds-notebook: data_scientist
 
@@ -50,6 +53,25 @@ _POSIX = {
     "execute": "x",
     "admin": "rwx",
 }
+
+# Caps of the API gateway on a role's requests (``limits`` of a role), with their types: the largest
+# max_tokens (and max_completion_tokens, min_tokens), n (and best_of), whether logprobs may be asked for and
+# the largest top_logprobs (logprobs of /v1/completions, prompt_logprobs), the largest request body in bytes,
+# whether structured outputs (guided_*, JSON schemas, forced tool calls) and request chat templates may be
+# used, and which chat_template_kwargs keys may be given.
+LIMITS = {
+    "max_tokens": "int",
+    "n": "int",
+    "logprobs": "bool",
+    "top_logprobs": "int",
+    "body_bytes": "int",
+    "structured_outputs": "bool",
+    "chat_template": "bool",
+    "chat_template_kwargs": "list",
+}
+# Lowest value of each integer cap (a cap of 0 top_logprobs allows logprobs=true without alternatives).
+_LIMIT_MIN = {"max_tokens": 1, "n": 1, "top_logprobs": 0, "body_bytes": 1}
+_KWARG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9_.-]+$")
 _ROLE_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
@@ -89,6 +111,30 @@ def check_glob(role, glob):
     return glob
 
 
+def check_limits(where, limits):
+    """Raise RbacError unless ``limits`` is a mapping of known caps with values of their type; return a copy."""
+    if not isinstance(limits, dict):
+        raise RbacError("%s: 'limits' must be a mapping (allowed keys: %s)" % (where, ", ".join(sorted(LIMITS))))
+    unknown = sorted(str(k) for k in set(limits) - set(LIMITS))
+    if unknown:
+        raise RbacError("%s: unknown limits %s (allowed: %s)" % (where, ", ".join(unknown), ", ".join(sorted(LIMITS))))
+    checked = {}
+    for name, value in limits.items():
+        kind = LIMITS[name]
+        if kind == "bool":
+            if not isinstance(value, bool):
+                raise RbacError("%s: limit %s must be true or false, got %r" % (where, name, value))
+        elif kind == "int":
+            if isinstance(value, bool) or not isinstance(value, int) or value < _LIMIT_MIN[name]:
+                raise RbacError("%s: limit %s must be an integer >= %d, got %r" % (where, name, _LIMIT_MIN[name], value))
+        else:
+            if not isinstance(value, list) or not all(isinstance(v, str) and _KWARG_NAME.match(v) for v in value):
+                raise RbacError("%s: limit %s must be a list of key names, got %r" % (where, name, value))
+            value = sorted(set(value))
+        checked[name] = value
+    return checked
+
+
 def normalize(policy):
     """Validate the policy; return {role: {glob: sorted actions}} and {api key id: role}."""
     if not isinstance(policy, dict):
@@ -106,7 +152,7 @@ def normalize(policy):
             raise RbacError("%s: malformed role name (expected [a-z][a-z0-9_-]*)" % _where(role))
         if not isinstance(spec, dict) or not isinstance(spec.get("resources"), dict) or not spec["resources"]:
             raise RbacError("%s: expected a mapping with a non-empty 'resources' mapping" % _where(role))
-        extra = sorted(set(spec) - {"resources", "description", "posix_group"})
+        extra = sorted(set(spec) - {"resources", "description", "posix_group", "limits"})
         if extra:
             raise RbacError("%s: unknown keys %s" % (_where(role), ", ".join(extra)))
         resources = {}
@@ -122,6 +168,8 @@ def normalize(policy):
                         "%s: unknown action %r (allowed: %s)" % (_where(role, glob), action, ", ".join(ACTIONS))
                     )
             resources[glob] = sorted(set(actions), key=ACTIONS.index)
+        if "limits" in spec:
+            check_limits(_where(role), spec["limits"])
         compiled[role] = resources
     api_keys = policy.get("api_keys") or {}
     if not isinstance(api_keys, dict):
@@ -175,24 +223,29 @@ def _covers(glob, target):
     return False
 
 
-def gateway_roles(policy, models_prefix="models/"):
-    """Return the roles the gateway enforces and the API key bindings.
+def gateway_roles(policy, models_prefix="models/", default_limits=None):
+    """Return the roles the gateway enforces, the API key bindings and the default request caps.
 
     A role may run inference (``infer``) only when it holds ``execute`` (or ``admin``) on the whole
-    model tree (``models/*`` or ``*``). ``models`` lists the globs on which it may execute.
+    model tree (``models/*`` or ``*``). ``models`` lists the globs on which it may execute. ``limits`` are
+    the role's own caps (its ``limits`` in the policy) over ``default_limits``, key by key.
     """
     compiled, api_keys = normalize(policy)
+    defaults = check_limits("gateway default limits", default_limits if default_limits is not None else {})
     tree = models_prefix + "*"
     roles = {}
     for role, resources in compiled.items():
         execute = [g for g, a in resources.items() if ("execute" in a or "admin" in a)]
+        limits = dict(defaults)
+        limits.update(check_limits(_where(role), policy["roles"][role].get("limits", {})))
         roles[role] = {
             "infer": any(_covers(g, tree) for g in execute),
             "models": sorted(g for g in execute if g == "*" or g.startswith(models_prefix)),
             "resources": dict(resources),
+            "limits": limits,
         }
     bindings = [{"key_id": k, "role": r, "infer": roles[r]["infer"]} for k, r in sorted(api_keys.items())]
-    return {"roles": roles, "api_keys": bindings}
+    return {"roles": roles, "api_keys": bindings, "default_limits": defaults}
 
 
 def _posix_perms(actions):

@@ -2,8 +2,9 @@
 
 Usage: corpus_check.py BASE_URL CA_FILE API_KEY ATTACKS.jsonl LEGIT.jsonl COUNT_URL[,COUNT_URL...]
 A case may name its own expected status ("expect", with "why"): an attack that nginx itself refuses
-before any module runs gets 400, not ModSecurity's 403. Prints one JSON object: per corpus the number sent, the status codes, the requests that reached the
-replicas (their /_count before and after), and the names of the failures. Standard library only.
+before any module runs gets 400, not ModSecurity's 403. Prints one JSON object: per corpus the number sent,
+the status codes, the requests that reached the replicas (every request they received, from their /_count
+"total" before and after), the failures by name, and the counts by request part ("where"). Standard library only.
 """
 import http.client
 import json
@@ -23,7 +24,7 @@ def count():
     total = 0
     for url in counters.split(","):
         with urllib.request.urlopen(url, timeout=5) as r:
-            total += json.load(r)["requests"]
+            total += json.load(r)["total"]
     return total
 
 
@@ -52,7 +53,7 @@ def send(case):
 def run(path, expect):
     cases = [json.loads(line) for line in open(path) if line.strip()]
     before = count()
-    statuses, failures = {}, []
+    statuses, failures, parts = {}, [], {}
     start = time.monotonic()
     for case in cases:
         try:
@@ -60,13 +61,18 @@ def run(path, expect):
         except (OSError, http.client.HTTPException) as exc:
             status = "error: %s" % exc
         statuses[str(status)] = statuses.get(str(status), 0) + 1
+        part = parts.setdefault(case.get("where", case.get("category", "-")), [0, 0])
+        part[0] += 1
         if status != case.get("expect", expect):
             failures.append("%s -> %s" % (case["name"], status))
+        else:
+            part[1] += 1
         time.sleep(PACE)
     time.sleep(0.5)
     return {"sent": len(cases), "statuses": statuses, "expected": expect,
             "as_expected": len(cases) - len(failures), "reached_upstream": count() - before,
-            "failures": failures, "seconds": round(time.monotonic() - start, 1)}
+            "failures": failures, "seconds": round(time.monotonic() - start, 1),
+            "parts": dict((k, "%d/%d" % (v[1], v[0])) for k, v in sorted(parts.items()))}
 
 
 result = {"attacks": run(attacks_file, 403), "legit": run(legit_file, 200)}

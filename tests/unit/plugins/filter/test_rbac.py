@@ -116,6 +116,11 @@ def test_mount_and_prefix():
 )
 @pytest.mark.parametrize("compiler", ["vault", "gateway", "acl"])
 def test_errors_name_the_entry(policy, message, compiler):
+    _assert_refused(policy, message, compiler)
+
+
+def _assert_refused(policy, message, compiler):
+    """The compiler named ``compiler`` refuses ``policy`` with an error containing ``message``."""
     call = {
         "vault": lambda: vault_policies(policy),
         "gateway": lambda: gateway_roles(policy),
@@ -191,3 +196,72 @@ def test_string_action_and_dedup():
     assert compiled == {"r": {"a/*": ["read"]}}
     compiled, _keys = _rbac.normalize(_one("r", {"a/*": ["execute", "read", "read"]}))
     assert compiled == {"r": {"a/*": ["read", "execute"]}}
+
+
+DEFAULTS = {"max_tokens": 8192, "n": 4, "logprobs": True, "top_logprobs": 5, "structured_outputs": False,
+            "chat_template": False, "chat_template_kwargs": []}
+
+
+def test_gateway_limits_role_over_defaults():
+    policy = {
+        "roles": {
+            "data_scientist": {"resources": {"models/*": ["execute"]}},
+            "batch": {"resources": {"models/*": ["execute"]},
+                      "limits": {"n": 1, "max_tokens": 512, "structured_outputs": True, "body_bytes": 65536,
+                                 "chat_template_kwargs": ["thinking", "enable_thinking", "thinking"]}},
+        },
+    }
+    got = gateway_roles(policy, default_limits=DEFAULTS)
+    assert got["default_limits"] == DEFAULTS
+    assert got["roles"]["data_scientist"]["limits"] == DEFAULTS
+    assert got["roles"]["batch"]["limits"] == dict(DEFAULTS, n=1, max_tokens=512, structured_outputs=True,
+                                                   body_bytes=65536, chat_template_kwargs=["enable_thinking", "thinking"])
+    # The defaults are not changed by a role's own limits.
+    assert DEFAULTS["n"] == 4
+
+
+def test_gateway_limits_without_defaults():
+    got = gateway_roles(_one("r", {"models/*": ["execute"]}, limits={"n": 2}))
+    assert got["roles"]["r"]["limits"] == {"n": 2}
+    assert got["default_limits"] == {}
+
+
+@pytest.mark.parametrize(
+    "limits, message",
+    [
+        ({"n": 0}, "rbac role 'r': limit n must be an integer >= 1, got 0"),
+        ({"n": "4"}, "rbac role 'r': limit n must be an integer >= 1, got '4'"),
+        ({"max_tokens": True}, "rbac role 'r': limit max_tokens must be an integer >= 1, got True"),
+        ({"top_logprobs": -1}, "rbac role 'r': limit top_logprobs must be an integer >= 0, got -1"),
+        ({"body_bytes": 1.5}, "rbac role 'r': limit body_bytes must be an integer >= 1, got 1.5"),
+        ({"logprobs": "yes"}, "rbac role 'r': limit logprobs must be true or false, got 'yes'"),
+        ({"structured_outputs": 1}, "rbac role 'r': limit structured_outputs must be true or false, got 1"),
+        ({"chat_template_kwargs": "thinking"}, "rbac role 'r': limit chat_template_kwargs must be a list of key names"),
+        ({"chat_template_kwargs": ["a b"]}, "rbac role 'r': limit chat_template_kwargs must be a list of key names"),
+        ({"max_token": 5}, "rbac role 'r': unknown limits max_token (allowed: body_bytes, chat_template,"),
+        ([1], "rbac role 'r': 'limits' must be a mapping"),
+    ],
+)
+@pytest.mark.parametrize("compiler", ["vault", "gateway", "acl"])
+def test_gateway_limits_errors_name_the_role(limits, message, compiler):
+    _assert_refused(_one("r", {"models/*": ["execute"]}, limits=limits), message, compiler)
+
+
+@pytest.mark.parametrize(
+    "defaults, message",
+    [
+        ({"n": -2}, "gateway default limits: limit n must be an integer >= 1, got -2"),
+        ({"nn": 1}, "gateway default limits: unknown limits nn"),
+        ("n=1", "gateway default limits: 'limits' must be a mapping"),
+    ],
+)
+def test_gateway_default_limits_errors(defaults, message):
+    with pytest.raises(AnsibleFilterError) as exc:
+        gateway_roles(SEED, default_limits=defaults)
+    assert message in str(exc.value)
+
+
+def test_limits_do_not_change_vault_policies_or_acls():
+    with_limits = {"roles": {"data_scientist": dict(SEED["roles"]["data_scientist"], limits={"n": 1})}}
+    assert vault_policies(with_limits) == vault_policies(SEED)
+    assert posix_acls(with_limits, {"models": "/m"}) == posix_acls(SEED, {"models": "/m"})
