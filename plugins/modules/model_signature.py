@@ -143,6 +143,13 @@ verified:
   returned: always
   type: bool
   sample: true
+accepted:
+  description:
+    - With O(state=verified), whether the revision passes (its signature holds, or it is unsigned and
+      O(require_signature=false)). V(false) whenever the module fails.
+  returned: always
+  type: bool
+  sample: true
 reason:
   description:
     - Why the revision was refused; empty when it was not.
@@ -216,10 +223,10 @@ def check_verified(module, path, signature, label):
             raise
         module.fail_json(msg='revision %s is refused: it %s: %s' % (label, REASONS[exc.reason], to_native(exc)),
                          reason=exc.reason, signature=signature, signed=exc.reason != 'unsigned', verified=False,
-                         **exc.details)
+                         accepted=False, **exc.details)
     msg = ('revision %s is signed by %s' % (label, report['signer'].get('subject')) if report['signed']
            else 'revision %s is not signed (accepted: require_signature is false)' % label)
-    return dict(report, changed=False, signature=signature, reason='', msg=msg)
+    return dict(report, changed=False, signature=signature, reason='', accepted=True, msg=msg)
 
 
 def main():
@@ -261,7 +268,7 @@ def main():
             result = check_verified(module, path, signature, label)
     except (SignatureError, OSError) as exc:
         module.fail_json(msg='%s: %s' % (label, to_native(exc)), signature=signature, reason='',
-                         verified=False)
+                         verified=False, accepted=False)
     module.exit_json(**result)
 
 

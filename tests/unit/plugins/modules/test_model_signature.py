@@ -137,7 +137,7 @@ def test_signs_then_verifies_against_the_site_ca(sign, check, revision):
     assert verified['verified'] is True and verified['signed'] is True and verified['changed'] is False
     assert verified['signer']['common_name'] == 'model-signer'
     assert verified['signer']['issuer'] == 'CN=site intermediate CA'
-    assert verified['files'] == 3 and verified['reason'] == ''
+    assert verified['files'] == 3 and verified['reason'] == '' and verified['accepted'] is True
 
 
 def test_signing_is_idempotent_and_check_mode_writes_nothing(sign, revision):
@@ -170,6 +170,7 @@ def test_a_new_certificate_signs_again(sign, run, check, revision, pkis):
 def test_refuses_an_unsigned_revision(check, revision):
     result = check(revision)
     assert result['failed'] is True and result['reason'] == 'unsigned' and result['signed'] is False
+    assert result['accepted'] is False
     assert result['msg'].startswith('revision deepseek-v3-tiny/r2 is refused: it is not signed')
 
 
@@ -177,6 +178,7 @@ def test_accepts_an_unsigned_revision_when_not_required(check, revision):
     result = check(revision, require_signature=False)
     assert 'failed' not in result
     assert result['signed'] is False and result['verified'] is False and 'not signed' in result['msg']
+    assert result['accepted'] is True
 
 
 def test_still_checks_a_signature_when_not_required(sign, check, revision):
