@@ -295,7 +295,7 @@ def embed_file(path, destination, key, strength=DEFAULT_STRENGTH, exclude=()):
 
     The header is copied byte for byte (same dtypes, shapes and offsets); only the data of eligible tensors changes.
     """
-    if not strength > 0:
+    if strength <= 0 or math.isnan(strength):
         raise WatermarkError('the strength must be above 0 (got %r)' % strength)
     header, dummy, base = read_header(path)
     order = sorted(header.items(), key=lambda item: item[1]['data_offsets'][0])

@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: model_signature
 short_description: Sign a model revision folder in the OpenSSF Model Signing format, or verify its signature
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - With O(state=signed), signs every file of the revision folder O(path) with a private key and the certificate
     the site's PKI (the Vault PKI) issued for it, with the certificate method of the C(model-signing) library. The

@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: model_watermark
 short_description: Embed a keyed watermark into a model's safetensors weights, or detect it
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Proves that weights found elsewhere come from this site's models. The mark is a pattern of signs derived from the
     secret O(key) and each tensor's name (HMAC-SHA256, then SHAKE-256), spread over every weight of every floating-
@@ -53,7 +53,6 @@ options:
       - The secret key of the site's mark (keep it in Vault KV). At least 16 characters.
     type: str
     required: true
-    no_log: true
   state:
     description:
       - V(present) embeds the mark unless it is detected already.

@@ -62,7 +62,10 @@ def read_tensor(path, name):
 
 def checkpoint(path, seed=1):
     rng = np.random.default_rng(seed)
-    normal = lambda *shape: rng.normal(0.0, 0.02, size=shape).astype(np.float32)  # noqa: E731
+
+    def normal(*shape):
+        return rng.normal(0.0, 0.02, size=shape).astype(np.float32)
+
     write_safetensors(str(path), {
         'model.embed_tokens.weight': ('BF16', normal(256, 128)),
         'model.layers.0.self_attn.q_proj.weight': ('BF16', normal(256, 128)),
