@@ -112,6 +112,18 @@ def transform(src, dst, func):
     return dst
 
 
+def relative_change(before, after):
+    """RMS of the change of the 2-D float tensors between two checkpoints, relative to their RMS before."""
+    from safetensors.torch import load_file
+    old, new = load_file(weights(before)), load_file(weights(after))
+    change = energy = 0.0
+    for name, tensor in old.items():
+        if tensor.is_floating_point() and tensor.dim() >= 2:
+            change += float(((new[name].double() - tensor.double()) ** 2).sum())
+            energy += float((tensor.double() ** 2).sum())
+    return (change / energy) ** 0.5
+
+
 def to_fp16(torch):
     return lambda name, tensor: tensor.to(torch.float16) if tensor.is_floating_point() else tensor
 
@@ -230,7 +242,7 @@ def main(argv=None):
     parser.add_argument('--threshold', type=float, default=wm.DEFAULT_THRESHOLD)
     parser.add_argument('--steps-tiny', type=int, default=100)
     parser.add_argument('--steps-large', type=int, default=20)
-    parser.add_argument('--lr', type=float, default=1e-5)
+    parser.add_argument('--lr', type=float, default=1e-4)
     parser.add_argument('--prompts', type=int, default=16)
     parser.add_argument('--new-tokens', type=int, default=16)
     parser.add_argument('--repeats', type=int, default=3, help='runs of embed and detect on the large model (median)')
@@ -314,10 +326,13 @@ def main(argv=None):
         int8 = detect(transform(marked, marked + '-int8', int8_round_trip(torch)), key, args.threshold)
         first, last = fine_tune(models, marked, marked + '-ft', steps, args.lr)
         tuned = detect(marked + '-ft', key, args.threshold)
-        print('%s: after fp16 cast z %.2f marked=%s; after int8 round trip z %.2f marked=%s; after %d fine-tune steps '
-              '(AdamW lr %g, loss %.3f -> %.3f) z %.2f marked=%s'
-              % (label, fp16['z_score'], fp16['marked'], int8['z_score'], int8['marked'], steps, args.lr, first, last,
-                 tuned['z_score'], tuned['marked']))
+        moved = relative_change(marked, marked + '-ft')
+        print('%s: after fp16 cast z %.2f marked=%s; after int8 round trip z %.2f marked=%s (weights moved by %.2f%% of '
+              'their RMS); after %d fine-tune steps (AdamW lr %g, loss %.3f -> %.3f, weights moved by %.1f%% of their '
+              'RMS, the mark is %.1f%%) z %.2f marked=%s'
+              % (label, fp16['z_score'], fp16['marked'], int8['z_score'], int8['marked'],
+                 100 * relative_change(marked, marked + '-int8'), steps, args.lr, first, last, 100 * moved,
+                 100 * args.strength, tuned['z_score'], tuned['marked']))
         seen = behaviour(models, plain, marked, PROMPTS[:args.prompts], args.new_tokens)
         for kind, text in (('mark', 'marked, bf16'), ('fp32', 'reference: unmarked computed in float32')):
             print('%s, %s: greedy tokens identical to the unmarked bf16 run for %d/%d prompts (%d new tokens); same '
