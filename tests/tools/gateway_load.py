@@ -5,7 +5,8 @@
 """Send chat completions through the gateway without pause until a stop file appears; print one JSON document.
 
 Usage: gateway_load.py --gateway URL --key-file FILE [--ca FILE] --stop-file FILE [--clients N] [--max-seconds S]
-Each client keeps one HTTPS keep-alive connection (a new one after an error) and sends 8-token completions (greedy)
+URL is https (the gateway), or http for a replica reached directly (molecule/serving).
+Each client keeps one HTTPS (or HTTP) keep-alive connection (a new one after an error) and sends 8-token completions (greedy)
 one after another; a request fails on a status other than 200, a transport error or an empty answer. The JSON
 holds, for every request, its start and end (Unix time, seconds), the HTTP status (0 for a transport error) and the
 error text, so that a caller can count the requests answered inside a time window (for example while one replica
@@ -34,7 +35,9 @@ def client(args, ctx, key, deadline, records, lock):
     headers = {'Content-Type': 'application/json', 'Authorization': 'Bearer ' + key}
     conn = None
     while time.time() < deadline and not os.path.exists(args.stop_file):
-        if conn is None:
+        if conn is None and url.scheme == 'http':
+            conn = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=120)
+        elif conn is None:
             conn = http.client.HTTPSConnection(url.hostname, url.port or 443, context=ctx, timeout=120)
         start = time.time()
         status, error = 0, ''

@@ -7,7 +7,7 @@
 
 Usage (in a venv with torch==2.13.0 (CPU), transformers 5.x, tokenizers and safetensors; see the report of issue 6):
 
-    python tests/tools/make_tiny_model.py OUTDIR [--generate 16]
+    python tests/tools/make_tiny_model.py OUTDIR [--generate 16] [--seed N] [--hidden-size N] [--layers N] ...
 
 Writes into OUTDIR (created; existing files of the same names are replaced): config.json, generation_config.json,
 model.safetensors, tokenizer.json, tokenizer_config.json and SHA256SUMS (the manifest that
@@ -19,6 +19,11 @@ MLA with q_lora_rank 64, kv_lora_rank 512, qk_rope_head_dim 64, qk_nope_head_dim
 2 heads, topk_method noaux_tc, scoring_func sigmoid (vLLM needs both), bf16 weights, 4096 positions.
 Tokenizer: byte-level BPE with 512 tokens trained on generated text, DeepSeek's special tokens and a DeepSeek-V3
 chat template (generation prompt ``<｜Assistant｜>``).
+
+The size options (``--hidden-size``, ``--intermediate-size``, ``--moe-intermediate-size``, ``--layers``, ``--heads``,
+``--experts``, ``--q-lora-rank``) and ``--seed`` (of the weights; the tokenizer stays the same) make other models of
+the same architecture, for example the larger one of bench/model_watermark.py; without them the output is the
+sandbox model above, byte for byte.
 
 With ``--generate N`` the model is loaded back with transformers and N tokens are generated greedily from a chat
 prompt; the ids, the text and the time are printed.
@@ -111,26 +116,32 @@ def build_tokenizer():
     return tokenizer
 
 
-def build_config(tokenizer):
+# The sandbox model's sizes (the defaults of the size options).
+SIZES = {'hidden_size': 128, 'intermediate_size': 256, 'moe_intermediate_size': 64, 'num_hidden_layers': 2,
+         'num_attention_heads': 2, 'n_routed_experts': 4, 'q_lora_rank': 64}
+
+
+def build_config(tokenizer, sizes=None):
     from transformers import DeepseekV3Config
 
+    sizes = dict(SIZES, **(sizes or {}))
     config = DeepseekV3Config(
         vocab_size=VOCAB_SIZE,
-        hidden_size=128,
-        intermediate_size=256,
-        moe_intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
+        hidden_size=sizes['hidden_size'],
+        intermediate_size=sizes['intermediate_size'],
+        moe_intermediate_size=sizes['moe_intermediate_size'],
+        num_hidden_layers=sizes['num_hidden_layers'],
+        num_attention_heads=sizes['num_attention_heads'],
+        num_key_value_heads=sizes['num_attention_heads'],
         n_shared_experts=1,
-        n_routed_experts=4,
+        n_routed_experts=sizes['n_routed_experts'],
         num_experts_per_tok=2,
         first_k_dense_replace=1,
         n_group=1,
         topk_group=1,
         routed_scaling_factor=2.5,
         norm_topk_prob=True,
-        q_lora_rank=64,
+        q_lora_rank=sizes['q_lora_rank'],
         kv_lora_rank=512,
         qk_rope_head_dim=64,
         qk_nope_head_dim=128,
@@ -233,6 +244,13 @@ def main(argv=None):
     parser.add_argument('outdir')
     parser.add_argument('--generate', type=int, default=0, metavar='N',
                         help='afterwards, generate N tokens greedily with transformers and print them')
+    parser.add_argument('--seed', type=int, default=SEED, help='seed of the random weights (default %(default)s)')
+    for option, key in (('--hidden-size', 'hidden_size'), ('--intermediate-size', 'intermediate_size'),
+                        ('--moe-intermediate-size', 'moe_intermediate_size'), ('--layers', 'num_hidden_layers'),
+                        ('--heads', 'num_attention_heads'), ('--experts', 'n_routed_experts'),
+                        ('--q-lora-rank', 'q_lora_rank')):
+        parser.add_argument(option, dest=key, type=int, default=SIZES[key], metavar='N',
+                            help='default %(default)s')
     args = parser.parse_args(argv)
 
     os.environ.setdefault('TOKENIZERS_PARALLELISM', 'false')
@@ -245,10 +263,10 @@ def main(argv=None):
     outdir = os.path.abspath(args.outdir)
     os.makedirs(outdir, exist_ok=True)
     tokenizer = build_tokenizer()
-    config = build_config(tokenizer)
+    config = build_config(tokenizer, dict((key, getattr(args, key)) for key in SIZES))
 
-    random.seed(SEED)
-    torch.manual_seed(SEED)
+    random.seed(args.seed)
+    torch.manual_seed(args.seed)
     torch.use_deterministic_algorithms(True)
     model = DeepseekV3ForCausalLM(config)
     model = model.to(torch.bfloat16)
