@@ -23,6 +23,7 @@ venv=${ONPREM_VENV:-$repo/.venv}
 cache=${ONPREM_TESTBED_CACHE:-/var/cache/onprem-deepseek}/apt/$(basename "${image%%:*}")
 work=""
 ids=()
+bare="" ours="" bare_index="" ours_index=""
 
 bench_init() {  # name of the bench -> sets work (a folder removed at exit) and checks the tools
   if [ ! -x "$venv/bin/ansible-playbook" ]; then
@@ -121,10 +122,8 @@ print_lynis_findings() {  # the lynis findings left on ours
   cat "$work/$ours.findings"
 }
 
-main() {
-  local bare_job bare_index ours_index
-  bench_init lynis_compare
-  start_pair lynis_compare
+lynis_pair() {  # converge ours with base_os and audit both -> sets bare_index and ours_index
+  local bare_job
   # The bare container is audited while base_os converges the other one.
   ( install_lynis "$bare" && audit "$bare" >"$work/bare.index" ) >"$work/bare.log" 2>&1 &
   bare_job=$!
@@ -133,6 +132,12 @@ main() {
   ours_index=$(audit "$ours")
   wait "$bare_job" || { cat "$work/bare.log"; exit 1; }
   bare_index=$(cat "$work/bare.index")
+}
+
+main() {
+  bench_init lynis_compare
+  start_pair lynis_compare
+  lynis_pair
   print_lynis_findings
   echo "lynis bare=${bare_index} ours=${ours_index}"
 }

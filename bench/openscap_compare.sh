@@ -39,20 +39,14 @@ PY
 }
 
 main() {
-  local bare_job bare_index ours_index content bare_name ours_name profile
+  local content bare_name ours_name profile id
   bench_init openscap_compare
   content=$(bash "$repo/tests/testbed/scap_content.sh" | tail -n 1)
   start_pair openscap_compare
   bare_name=$(container_name "$bare")
   ours_name=$(container_name "$ours")
-  # The bare container is audited by lynis while base_os converges the other one.
-  ( install_lynis "$bare" && audit "$bare" >"$work/bare.index" ) >"$work/bare.log" 2>&1 &
-  bare_job=$!
-  converge_ours
-  install_lynis "$ours"
-  ours_index=$(audit "$ours")
-  wait "$bare_job" || { cat "$work/bare.log"; exit 1; }
-  bare_index=$(cat "$work/bare.index")
+  # lynis first (ours converged with base_os), as bench/lynis_compare.sh does.
+  lynis_pair
 
   # Both hosts get the same offline folder (the data stream only) and are scanned by the compliance role.
   for id in "$bare" "$ours"; do
