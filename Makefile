@@ -18,7 +18,7 @@ ALL_SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule
         sandbox sandbox-verify sandbox-down build clean
 
 help:
-	@echo "make sandbox       deploy the stack onto local systemd containers (inventories/sandbox)"
+	@echo "make sandbox       deploy inventories/prod onto local systemd containers (inventories/sandbox.yml overlay)"
 	@echo "make sandbox-verify  check the sandbox's model store, monitoring and alerting (after make sandbox)"
 	@echo "make sandbox-down  remove every container and network of the sandbox"
 	@echo "make test          lint, sanity, unit tests and every molecule scenario, with a summary"

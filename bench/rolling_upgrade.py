@@ -177,10 +177,9 @@ def served(args):
               "except Exception as exc:\n"
               "    health = str(exc)\n"
               "print(json.dumps({\"revision\": rev, \"health\": health}))\n") % (args.store, args.model, args.port)
-    out = subprocess.run(
-        [tool("ansible")] + inventories(args) + [args.hosts, "-o", "-m", "ansible.builtin.shell",
-         "-a", "python3 -c '%s' \"$(hostname -I)\"" % script],
-        capture_output=True, text=True, check=False)
+    argv = [tool("ansible")] + inventories(args) + [args.hosts, "-o", "-m", "ansible.builtin.shell",
+                                                    "-a", "python3 -c '%s' \"$(hostname -I)\"" % script]
+    out = subprocess.run(argv, capture_output=True, text=True, check=False)
     result = {}
     for line in out.stdout.splitlines():
         host, _sep, rest = line.partition(" | ")
