@@ -35,6 +35,12 @@ options:
     type: list
     elements: str
     default: []
+  collapse:
+    description:
+      - Give the sources as the kernel holds an nftables interval set (an address inside a listed network left out,
+        adjacent networks merged), to compare with C(nft list) output.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -78,11 +84,11 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.onprem.deepseek.plugins.module_utils._ports import PortRegistryError, merge
 
 
-def port_registry(layers, require_sources=False, exempt=None):
+def port_registry(layers, require_sources=False, exempt=None, collapse=False):
     if not isinstance(layers, dict):
         raise AnsibleFilterError('port_registry expects a mapping of layer name to its list of ports')
     try:
-        return merge(layers, require_sources=bool(require_sources), exempt=tuple(exempt or ()))
+        return merge(layers, require_sources=bool(require_sources), exempt=tuple(exempt or ()), collapse=bool(collapse))
     except PortRegistryError as exc:
         raise AnsibleFilterError(str(exc))
 

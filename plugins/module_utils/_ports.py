@@ -49,8 +49,19 @@ def _entry_problem(entry):
     return None
 
 
-def normalise_sources(sources):
-    """Sorted, de-duplicated networks in their canonical text form (a host address keeps no /32)."""
+def normalise_sources(sources, collapse=False):
+    """Sorted, de-duplicated networks in their canonical text form (a host address keeps no /32).
+
+    With ``collapse``, as the kernel holds an nftables interval set: an address or network inside another listed
+    network is left out and adjacent networks are merged.
+    """
+    if collapse:
+        nets = {4: [], 6: []}
+        for source in sources or []:
+            net = ipaddress.ip_network(str(source), strict=False)
+            nets[net.version].append(net)
+        return [str(net.network_address) if net.num_addresses == 1 else str(net)
+                for version in (4, 6) for net in ipaddress.collapse_addresses(nets[version])]
     out = set()
     for source in sources or []:
         net = ipaddress.ip_network(str(source), strict=False)
@@ -58,9 +69,10 @@ def normalise_sources(sources):
     return sorted(out, key=lambda s: (':' in s, ipaddress.ip_network(s).network_address.packed, s))
 
 
-def merge(layers, require_sources=False, exempt=()):
+def merge(layers, require_sources=False, exempt=(), collapse=False):
     """Validate and merge ``{layer: [entries]}`` into the ports to open.
 
+    With ``collapse``, the sources are given as the kernel holds them (see normalise_sources).
     With ``require_sources``, an entry of a layer not in ``exempt`` must name its sources (``0.0.0.0/0`` and ``::/0``
     say "anywhere" explicitly).
 
@@ -89,7 +101,7 @@ def merge(layers, require_sources=False, exempt=()):
             start = int(str(entry['port']), 10)
             end = int(str(entry['port_end']), 10) if entry.get('port_end') not in (None, '') else start
             key = (start, end, entry['proto'])
-            sources = normalise_sources(entry.get('sources') or [])
+            sources = normalise_sources(entry.get('sources') or [], collapse)
             comment = '%s (%s)' % (entry.get('comment') or layer, layer)
             if key not in merged:
                 merged[key] = {'port': start, 'port_end': end, 'proto': entry['proto'], 'sources': sources,
@@ -101,7 +113,7 @@ def merge(layers, require_sources=False, exempt=()):
             if not current['sources'] or not sources:
                 current['sources'] = []
             else:
-                current['sources'] = normalise_sources(current['sources'] + sources)
+                current['sources'] = normalise_sources(current['sources'] + sources, collapse)
     if problems:
         raise PortRegistryError('invalid firewall entries (each needs port 1-65535, proto tcp or udp and '
                                 'optional sources as a list of addresses or CIDRs): ' + '; '.join(problems))

@@ -31,6 +31,14 @@ def test_merge_sorts_unites_sources_and_names_layers():
     assert out[2]['comment'] == 'Model API (model_serving), scrape (monitoring)'
 
 
+def test_sources_collapse_as_nftables_collapses_them():
+    out = port_registry({
+        'monitoring': [{'port': 9090, 'proto': 'tcp', 'sources': ['10.213.87.0/24', '10.213.87.12', 'fd00::1', 'fd00::/64']}],
+        'gateway': [{'port': 9090, 'proto': 'tcp', 'sources': ['10.0.0.0/25', '10.0.0.128/25']}],
+    }, require_sources=True, collapse=True)
+    assert out[0]['sources'] == ['10.0.0.0/24', '10.213.87.0/24', 'fd00::/64']
+
+
 def test_anywhere_wins_over_sources():
     out = port_registry({'a': [{'port': 443, 'proto': 'tcp', 'sources': ['10.0.0.1']}],
                          'b': [{'port': 443, 'proto': 'tcp', 'sources': []}]})
