@@ -11,7 +11,8 @@ short_description: The site addresses of inventory hosts, for firewall sources a
 version_added: 0.1.0
 description:
   - For each inventory host name, its address on the site network, in this order of preference, the host's
-    C(deepseek_address) variable, the IPv4 address of its default route from the gathered facts, or its
+    C(deepseek_address) variable, the IPv4 address of its default route from the gathered facts, its only
+    IPv4 address other than loopback and link-local ones (a host without a default route), or its
     C(ansible_host) when that is an IP address.
   - Fails naming the host when none is known (its facts were not gathered in this run or the fact cache, and no
     C(deepseek_address) is set), so that a firewall is never opened to a wrong address.
@@ -74,6 +75,11 @@ def host_addresses(hosts, hostvars):
         if not address:
             facts = _lookup(hostvars, host, 'ansible_facts') or {}
             address = (facts.get('default_ipv4') or {}).get('address')
+            if not address:
+                # A host without a default route (an isolated site): its only routable IPv4 address, if it has one.
+                usable = [a for a in facts.get('all_ipv4_addresses') or []
+                          if _is_ip(a) and not (ipaddress.ip_address(a).is_loopback or ipaddress.ip_address(a).is_link_local)]
+                address = usable[0] if len(usable) == 1 else None
         if not address:
             candidate = _lookup(hostvars, host, 'ansible_host')
             address = candidate if candidate and _is_ip(candidate) else None

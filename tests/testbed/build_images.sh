@@ -5,12 +5,15 @@ source "$(dirname "$0")/lib.sh"
 
 # tag suite
 IMAGES=("debian12-systemd bookworm" "debian13-systemd trixie")
-PACKAGES="systemd,systemd-sysv,python3,python3-apt,sudo,dbus,ca-certificates"
+# iproute2: Ansible reads a host's addresses and default route with `ip` (every server has it).
+PACKAGES="systemd,systemd-sysv,python3,python3-apt,sudo,dbus,ca-certificates,iproute2"
+# A change of the package list gives new cache names, so a stale tarball or image is never reused.
+PACKAGES_ID=$(printf '%s' "$PACKAGES" | sha256sum | cut -c1-12)
 
 build_one() {
   local name=$1 suite=$2
-  local tag="local/${name}:latest" tarball="${TESTBED_CACHE}/images/${name}.tar.zst"
-  if docker image inspect "$tag" >/dev/null 2>&1; then
+  local tag="local/${name}:latest" tarball="${TESTBED_CACHE}/images/${name}-${PACKAGES_ID}.tar.zst"
+  if [ "$(docker image inspect -f '{{ index .Config.Labels "onprem.deepseek.packages" }}' "$tag" 2>/dev/null)" = "$PACKAGES_ID" ]; then
     return 0
   fi
   if [ ! -s "$tarball" ]; then
@@ -37,7 +40,8 @@ build_one() {
     rm -rf "$rootfs" "${rootfs}.log"
   fi
   log "importing ${tag}"
-  zstd -dc "$tarball" | docker import -c 'CMD ["/lib/systemd/systemd"]' -c 'ENV container=docker' - "$tag" >/dev/null
+  zstd -dc "$tarball" | docker import -c 'CMD ["/lib/systemd/systemd"]' -c 'ENV container=docker' \
+    -c "LABEL onprem.deepseek.packages=${PACKAGES_ID}" - "$tag" >/dev/null
 }
 
 mkdir -p "${TESTBED_CACHE}/images" "${TESTBED_CACHE}/apt"

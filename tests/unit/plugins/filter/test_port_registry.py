@@ -87,14 +87,17 @@ def test_host_addresses_prefers_the_declared_address_then_facts_then_an_ip_host(
         'mon': _Vars(ansible_facts={'default_ipv4': {'address': '10.1.0.20'}}),
         'vault': _Vars(ansible_host='10.1.0.30'),
         'dup': _Vars(deepseek_address='10.1.0.10'),
+        'isolated': _Vars(ansible_facts={'default_ipv4': {}, 'all_ipv4_addresses': ['127.0.0.1', '169.254.0.9', '10.1.0.40']}),
     }
-    assert host_addresses(['gw', 'mon', 'vault', 'dup'], hostvars) == ['10.1.0.10', '10.1.0.20', '10.1.0.30']
+    assert host_addresses(['gw', 'mon', 'vault', 'dup', 'isolated'], hostvars) == [
+        '10.1.0.10', '10.1.0.20', '10.1.0.30', '10.1.0.40']
 
 
 @pytest.mark.parametrize('hostvars, message', [
     ({'gw': _Vars(ansible_host='gw-01.example.internal')}, 'the address of gw is not known'),
     ({'gw': _Vars(deepseek_address='UNDEFINED')}, 'the address of gw is not known'),
     ({}, 'gw is not an inventory host'),
+    ({'gw': _Vars(ansible_facts={'all_ipv4_addresses': ['10.1.0.5', '10.2.0.5']})}, 'the address of gw is not known'),
 ])
 def test_host_addresses_fails_naming_the_host(hostvars, message):
     with pytest.raises(AnsibleFilterError, match=message):
