@@ -37,8 +37,8 @@ options:
     default: []
   collapse:
     description:
-      - Give the sources as the kernel holds an nftables interval set (an address inside a listed network left out,
-        adjacent networks merged), to compare with C(nft list) output.
+      - Give the sources as C(nft list) shows an interval set (an address or network inside another listed network
+        left out), to compare with the rules the kernel holds.
     type: bool
     default: false
 """

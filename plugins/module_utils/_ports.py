@@ -52,16 +52,18 @@ def _entry_problem(entry):
 def normalise_sources(sources, collapse=False):
     """Sorted, de-duplicated networks in their canonical text form (a host address keeps no /32).
 
-    With ``collapse``, as the kernel holds an nftables interval set: an address or network inside another listed
-    network is left out and adjacent networks are merged.
+    With ``collapse``, as ``nft list`` shows an interval set: an address or network inside another listed network is
+    left out (adjacent addresses stay separate).
     """
     if collapse:
-        nets = {4: [], 6: []}
-        for source in sources or []:
-            net = ipaddress.ip_network(str(source), strict=False)
-            nets[net.version].append(net)
-        return [str(net.network_address) if net.num_addresses == 1 else str(net)
-                for version in (4, 6) for net in ipaddress.collapse_addresses(nets[version])]
+        nets = sorted({ipaddress.ip_network(str(source), strict=False) for source in sources or []},
+                      key=lambda n: (n.version, n.prefixlen, n.network_address.packed))
+        kept = []
+        for net in nets:
+            if not any(net.version == k.version and net.subnet_of(k) for k in kept):
+                kept.append(net)
+        kept.sort(key=lambda n: (n.version, n.network_address.packed, n.prefixlen))
+        return [str(net.network_address) if net.num_addresses == 1 else str(net) for net in kept]
     out = set()
     for source in sources or []:
         net = ipaddress.ip_network(str(source), strict=False)

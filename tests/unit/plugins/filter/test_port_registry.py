@@ -31,12 +31,14 @@ def test_merge_sorts_unites_sources_and_names_layers():
     assert out[2]['comment'] == 'Model API (model_serving), scrape (monitoring)'
 
 
-def test_sources_collapse_as_nftables_collapses_them():
+def test_sources_collapse_as_nft_lists_them():
     out = port_registry({
         'monitoring': [{'port': 9090, 'proto': 'tcp', 'sources': ['10.213.87.0/24', '10.213.87.12', 'fd00::1', 'fd00::/64']}],
-        'gateway': [{'port': 9090, 'proto': 'tcp', 'sources': ['10.0.0.0/25', '10.0.0.128/25']}],
+        'gateway': [{'port': 9090, 'proto': 'tcp', 'sources': ['10.0.0.22', '10.0.0.23', '10.0.0.0/25']}],
     }, require_sources=True, collapse=True)
-    assert out[0]['sources'] == ['10.0.0.0/24', '10.213.87.0/24', 'fd00::/64']
+    assert out[0]['sources'] == ['10.0.0.0/25', '10.213.87.0/24', 'fd00::/64']
+    out = port_registry({'glusterfs': [{'port': 24007, 'proto': 'tcp', 'sources': ['10.0.0.23', '10.0.0.22']}]}, collapse=True)
+    assert out[0]['sources'] == ['10.0.0.22', '10.0.0.23']
 
 
 def test_anywhere_wins_over_sources():
