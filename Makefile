@@ -16,11 +16,12 @@ SCENARIOS ?= preflight nvidia_driver base_os gateway secrets vault_cluster glust
 ALL_SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 
 .PHONY: help setup venv collection-link docker images tools test test-fast lint sanity units molecule molecule-all \
-        sandbox sandbox-verify sandbox-down staging build clean
+        sandbox sandbox-verify sandbox-report sandbox-down staging build clean
 
 help:
 	@echo "make sandbox       deploy inventories/prod onto local systemd containers (inventories/sandbox.yml overlay)"
 	@echo "make sandbox-verify  check the sandbox's model store, monitoring and alerting (after make sandbox)"
+	@echo "make sandbox-report  write the site report of the sandbox and check it in headless Chromium"
 	@echo "make sandbox-down  remove every container and network of the sandbox"
 	@echo "make test          lint, sanity, unit tests and every molecule scenario, with a summary"
 	@echo "make test-fast     lint, sanity and unit tests"
@@ -86,6 +87,10 @@ sandbox: setup
 sandbox-verify: venv collection-link
 	$(PLAYBOOK) $(SANDBOX_INV) $(TESTBED)/staging_verify.yml
 	$(PLAYBOOK) $(SANDBOX_INV) $(TESTBED)/sandbox_verify.yml
+
+# The site report of the running sandbox, checked in headless Chromium (healthy, then a replica and a host stopped).
+sandbox-report: venv collection-link tools
+	bash tests/report/sandbox_report_check.sh
 
 sandbox-down: venv collection-link
 	$(PLAYBOOK) $(SANDBOX_INV) $(TESTBED)/sandbox_down.yml

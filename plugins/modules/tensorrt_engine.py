@@ -143,6 +143,23 @@ EXAMPLES = r"""
 - name: Show why the engine was rebuilt
   ansible.builtin.debug:
     var: engine.reasons
+
+# A build takes minutes to hours: run it in the background and print a line every 30 s while it runs.
+- name: Build the engine (in the background)
+  onprem.deepseek.tensorrt_engine:
+    onnx: /srv/models/deepseek/model.onnx
+    path: /srv/models/deepseek/model.fp16.plan
+  async: 14400
+  poll: 0
+  register: engine_job
+
+- name: Wait for the engine build (one line every 30 s while it runs)
+  ansible.builtin.async_status:
+    jid: "{{ engine_job.ansible_job_id }}"
+  register: engine
+  until: engine.finished
+  retries: 480
+  delay: 30
 """
 
 RETURN = r"""

@@ -4,7 +4,8 @@
 #   1. site.yml from nothing (rc 0), an API key, a chat completion through the gateway;
 #   2. a second site.yml: changed=0 on every host;
 #   3. site.yml --check --diff: nothing to change on any host;
-#   4. the end-state checks (tests/testbed/staging_verify.yml) and the behaviour checks (sandbox_verify.yml).
+#   4. the end-state checks (tests/testbed/staging_verify.yml) and the behaviour checks (sandbox_verify.yml);
+#   5. the site report in headless Chromium, healthy and with a replica and a host stopped (tests/report/).
 # The sandbox is removed at the end unless ONPREM_SANDBOX_KEEP=1. Logs: .testbed/logs/sandbox-*.log
 source "$(dirname "$0")/lib.sh"
 cd "$TESTBED_ROOT"
@@ -61,4 +62,5 @@ step site-check ansible-playbook "${inv[@]}" site.yml --check --diff || exit 1
 assert_no_change site-check || exit 1
 step staging-verify ansible-playbook "${inv[@]}" tests/testbed/staging_verify.yml || exit 1
 step sandbox-verify ansible-playbook "${inv[@]}" tests/testbed/sandbox_verify.yml || exit 1
+step report bash tests/report/sandbox_report_check.sh || exit 1
 log "sandbox: every step passed"
