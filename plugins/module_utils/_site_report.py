@@ -427,8 +427,8 @@ def _folded(items, shown, more):
     """The first items as a list, the rest behind a <details> element (no script)."""
     if len(items) <= shown + 1:
         return _list(items)
-    return '%s<details><summary>%s</summary>%s</details>' % (_list(items[:shown]), _e(more % (len(items) - shown)),
-                                                            _list(items[shown:]))
+    summary = _e(more % (len(items) - shown))
+    return '%s<details><summary>%s</summary>%s</details>' % (_list(items[:shown]), summary, _list(items[shown:]))
 
 
 def _gpu_cell(gpu):
@@ -466,18 +466,20 @@ def _serving_cell(serving):
     return _list(items, empty='-')
 
 
+def _port_name(p):
+    name = '%s%s' % (p['port'], '-%s' % p['port_end'] if p.get('port_end', p['port']) != p['port'] else '')
+    name += '' if p['proto'] == 'tcp' else '/' + p['proto']
+    if p.get('tls'):
+        name += ' (TLS %s)' % ' '.join(v.replace('TLSv', '') for v in p['tls'])
+    return _e(name)
+
+
 def _security_cell(security):
     items = []
     ports = security.get('ports') or []
-    def _port(p):
-        name = '%s%s' % (p['port'], '-%s' % p['port_end'] if p.get('port_end', p['port']) != p['port'] else '')
-        name += '' if p['proto'] == 'tcp' else '/' + p['proto']
-        if p.get('tls'):
-            name += ' (TLS %s)' % ' '.join(v.replace('TLSv', '') for v in p['tls'])
-        return _e(name)
     if ports:
-        items.append('ports: ' + ', '.join(_port(p) for p in ports if p.get('registered') and p.get('listening')))
-        idle = [_port(p) for p in ports if p.get('registered') and not p.get('listening')]
+        items.append('ports: ' + ', '.join(_port_name(p) for p in ports if p.get('registered') and p.get('listening')))
+        idle = [_port_name(p) for p in ports if p.get('registered') and not p.get('listening')]
         if idle:
             items.append('<span class="muted">open, nothing listening: %s</span>' % ', '.join(idle))
     if security.get('unregistered_listeners'):
@@ -571,11 +573,10 @@ def render_html(report):
     for host in sorted(report['hosts'], key=lambda h: (severity[h['status']], h['name'])):
         versions = _folded(['%s %s' % (_e(k), _e(v)) for k, v in host['versions'].items()], 6,
                            '%d more versions')
+        oldest_first = sorted(host['backups'], key=lambda b: (b['age_s'] is not None, -(b['age_s'] or 0)))
         backups = _folded(['%s: %s (%d)' % (_e(b['repository']), 'last %s ago' % _e(_age(b['age_s']))
                                             if b['age_s'] is not None else 'never', b['snapshots'])
-                           for b in sorted(host['backups'], key=lambda b: (b['age_s'] is not None,
-                                                                         -(b['age_s'] or 0)))],
-                          3, '%d more repositories')
+                           for b in oldest_first], 3, '%d more repositories')
         out.append(
             '<tr class="host status-%s" data-host="%s" data-status="%s" data-tier="%s">'
             '<th scope="row">%s%s</th><td>%s</td>'

@@ -66,7 +66,8 @@ def hosts():
         'train-d-02': {'groups': ['training_distributed'], 'unreachable': True, 'gpu_expected': True,
                        'error': 'container onprem-sandbox-train-d-02 is not running'},
         'backup-01': {'groups': ['backup_servers', 'platform_services'], 'addresses': ['10.0.1.9'],
-                      'report': {'firewall_managed': True, 'backups': [{'repository': 'infer-l-01', 'snapshots': 3,
+                      'report': {'firewall_managed': True,
+                                 'backups': [{'repository': 'infer-l-01', 'snapshots': 3,
                                               'last_snapshot': '2026-12-07T11:00:00Z', 'age_s': 3600.0}]}},
         'mon-01': {'groups': ['monitoring'], 'error': 'Read versions: permission denied', 'report': {}},
     }
