@@ -316,7 +316,7 @@ def _host_entry(host, collected, tier, now, cert_warn_days, alerts, testssl, tls
     return entry
 
 
-def build_report(hosts, operations=None, site_name='site', tiers=(), cert_warn_days=30, testssl=None, now=None,
+def build_report(hosts, operations=None, site_name='site', tiers=(), cert_warn_days=7, testssl=None, now=None,
                  tls_minimum='TLSv1.3'):
     """The report's data (the JSON twin of the page).
 

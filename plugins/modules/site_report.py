@@ -58,9 +58,12 @@ options:
     elements: str
     default: [inference_light, training_medium, training_distributed, cpu_sandbox]
   cert_warn_days:
-    description: A certificate that expires within this many days turns its host's row amber.
+    description:
+      - A certificate that expires within this many days turns its host's row amber.
+      - The roles renew their certificates 10 days before expiry (for example C(monitoring_tls_renew_days)), so the
+        default of 7 marks a certificate whose renewal did not happen, not every 30-day certificate after day 20.
     type: int
-    default: 30
+    default: 7
   tls_minimum:
     description:
       - The site's lowest acceptable TLS version. A port that accepts an older one turns its host amber; one that
@@ -171,7 +174,7 @@ def main():
             site_name=dict(type='str', default='site'),
             tiers=dict(type='list', elements='str',
                        default=['inference_light', 'training_medium', 'training_distributed', 'cpu_sandbox']),
-            cert_warn_days=dict(type='int', default=30),
+            cert_warn_days=dict(type='int', default=7),
             tls_minimum=dict(type='str', choices=['TLSv1.2', 'TLSv1.3'], default='TLSv1.3'),
             testssl_dir=dict(type='path'),
             mode=dict(type='raw', default='0640'),

@@ -62,7 +62,7 @@ def hosts():
                   'report': {'ports': _ports(tls=('TLSv1.3', 'TLSv1.2', 'TLSv1.1')),
                              'unregistered_listeners': ['0.0.0.0:8080/tcp'],
                              'certificates': [{'source': '/etc/nginx/gateway/tls/gateway.crt', 'subject': 'CN=gw',
-                                               'not_after': '2026-12-17T12:00:00Z'}]}},
+                                               'not_after': '2026-12-12T12:00:00Z'}]}},
         'train-d-02': {'groups': ['training_distributed'], 'unreachable': True, 'gpu_expected': True,
                        'error': 'container onprem-sandbox-train-d-02 is not running'},
         'backup-01': {'groups': ['backup_servers', 'platform_services'], 'addresses': ['10.0.1.9'],
@@ -105,7 +105,7 @@ def test_statuses_and_reasons(report):
     assert any('not healthy' in r for r in rows['infer-l-02']['reasons'])
     assert any('TargetDown' in r for r in rows['infer-l-02']['reasons'])
     assert report['operations']['alerts'][0]['host'] == 'infer-l-02'
-    # Weak TLS fails, an unregistered listener and a certificate within 30 days warn.
+    # Weak TLS fails, an unregistered listener and a certificate within 7 days warn.
     gw = rows['gw-01']
     assert gw['status'] == 'fail' and gw['tier'] == 'gateway'
     assert any('offers TLSv1.1' in r for r in gw['reasons'])
@@ -114,7 +114,7 @@ def test_statuses_and_reasons(report):
     assert any('firewall is not managed' in r for r in gw['reasons'])
     # Behind base_os' firewall an unregistered listener (an engine's internal port) is shown, not a warning.
     assert rows['infer-l-01']['security']['unregistered_listeners'] == ['10.0.2.11:43811/tcp']
-    assert any('expires in 10 days' in r for r in gw['reasons'])
+    assert any('expires in 5 days' in r for r in gw['reasons'])
     assert rows['train-d-02']['status'] == 'unreachable'
     assert 'is not running' in rows['train-d-02']['reasons'][0]
     assert rows['mon-01']['status'] == 'fail' and 'permission denied' in rows['mon-01']['reasons'][0]
@@ -232,3 +232,12 @@ def test_monitoring_answers_become_alerts_and_series():
     assert refused['points'] == [] and '401' in refused['error']
     report = sr.build_report({}, {'series': {'latency_p99': refused}}, now=NOW)
     assert report['operations']['errors'] == ['latency_p99: ' + refused['error']]
+
+
+def test_a_certificate_before_its_renewal_point_is_not_a_warning():
+    data = hosts()
+    data['infer-l-01']['report']['certificates'][0]['not_after'] = '2026-12-27T12:00:00Z'  # 20 days left
+    assert by_name(sr.build_report(data, now=NOW))['infer-l-01']['status'] == 'ok'
+    data['infer-l-01']['report']['certificates'][0]['not_after'] = '2026-12-13T12:00:00Z'  # 6 days left
+    row = by_name(sr.build_report(data, now=NOW))['infer-l-01']
+    assert row['status'] == 'warn' and row['reasons'] == ['certificate port 443 expires in 6 days']
