@@ -255,7 +255,7 @@ def _host_entry(host, collected, tier, now, cert_warn_days, alerts, testssl, tls
     if gpu and gpu.get('cuda'):
         versions['cuda (driver API)'] = gpu['cuda']
     entry['versions'] = dict(sorted(versions.items()))
-    if gpu and gpu.get('error') and tier not in ('cpu_sandbox',) and collected.get('gpu_expected'):
+    if gpu and gpu.get('error') and collected.get('gpu_expected'):
         worse('fail', 'GPU probe: %s' % gpu['error'])
     if gpu and gpu['temperature_c'] and max(t or 0 for t in gpu['temperature_c']) >= 85:
         worse('warn', 'GPU temperature %.0f C' % max(t or 0 for t in gpu['temperature_c']))

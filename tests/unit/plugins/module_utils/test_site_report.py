@@ -241,3 +241,14 @@ def test_a_certificate_before_its_renewal_point_is_not_a_warning():
     data['infer-l-01']['report']['certificates'][0]['not_after'] = '2026-12-13T12:00:00Z'  # 6 days left
     row = by_name(sr.build_report(data, now=NOW))['infer-l-01']
     assert row['status'] == 'warn' and row['reasons'] == ['certificate port 443 expires in 6 days']
+
+
+def test_a_gpu_host_without_nvml_fails_and_a_service_host_does_not():
+    data = hosts()
+    no_nvml = {'driver_present': False, 'reason': 'nvmlInit failed: NVML Shared Library Not Found', 'gpus': []}
+    data['infer-l-01']['gpu'] = no_nvml
+    data['backup-01']['gpu'] = no_nvml
+    rows = by_name(sr.build_report(data, now=NOW))
+    assert rows['infer-l-01']['status'] == 'fail'
+    assert 'GPU probe: nvmlInit failed: NVML Shared Library Not Found' in rows['infer-l-01']['reasons']
+    assert rows['backup-01']['status'] == 'ok' and rows['backup-01']['gpu']['count'] == 0
