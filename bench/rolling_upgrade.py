@@ -15,7 +15,7 @@ counts as rolled back when the play failed and every replica still serves the go
 At the end the inventory's revision is rolled out again (not counted), unless --no-restore.
 Prints per step the play's exit status, the served revisions and the load's counts (failed, and retried: requests
 sent again on a new connection after the gateway closed their idle keep-alive connection, see Load); last line:
-    rolling_upgrade requests=N failed=F rolled_back=R
+    rolling_upgrade requests=N failed=F throttled=T rolled_back=R
 The sandbox (inventories/prod with the sandbox overlay, the default; Ansible from the project's .venv):
     python3 bench/rolling_upgrade.py --gateway https://127.0.0.1:8443 \
         --ca .sandbox/ca.pem --key-file .sandbox/api-key --models-dir .testbed/models
@@ -89,15 +89,19 @@ class Load:
     connection, as nginx does to its idle connections when it reloads) is sent again on a new connection, up to
     `retries` times, as the official openai client does with its default max_retries=2. Those are counted apart
     (`retried`); every other failure, and one that is still failing after the retries, counts as failed.
+    The clients together send at most `rate` requests a second (0: without pause), below the gateway's per-key rate
+    limit, so that the run measures the upgrade and not the limit; a 429 is counted apart (`throttled`) all the same.
     """
 
     RETRYABLE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
-    def __init__(self, base, ctx, key, model, clients, retries=2):
+    def __init__(self, base, ctx, key, model, clients, retries=2, rate=0.0):
         self.base, self.ctx, self.key, self.model = base, ctx, key, model
         self.retries = retries
+        self.interval = clients / rate if rate > 0 else 0.0
         self.ok = 0
         self.retried = 0
+        self.throttled = 0
         self.failed = []
         self.lock = threading.Lock()
         self.stop = threading.Event()
@@ -109,7 +113,15 @@ class Load:
                            "messages": [{"role": "user", "content": "Say hello. (%d)" % index}]})
         headers = {"Content-Type": "application/json", "Authorization": "Bearer " + self.key}
         conn = None
+        due = time.monotonic()
         while not self.stop.is_set():
+            if self.interval:
+                due += self.interval
+                wait = due - time.monotonic()
+                if wait > 0:
+                    self.stop.wait(wait)
+                else:
+                    due = time.monotonic()  # behind (a slow answer): no burst to catch up
             attempts = 0
             while True:
                 reused = conn is not None
@@ -132,12 +144,14 @@ class Load:
             with self.lock:
                 if status == 200:
                     self.ok += 1
+                elif status == 429:
+                    self.throttled += 1
                 else:
                     self.failed.append((time.strftime("%H:%M:%S"), status))
 
     def counts(self):
         with self.lock:
-            return self.ok + len(self.failed), len(self.failed), self.retried
+            return self.ok + self.throttled + len(self.failed), len(self.failed), self.retried, self.throttled
 
     def start(self):
         for t in self.threads:
@@ -205,6 +219,8 @@ def main():
     p.add_argument("--store", default="/var/lib/models", help="model_serving_store on the replicas")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--clients", type=int, default=4)
+    p.add_argument("--rate", type=float, default=8.0,
+                   help="requests a second of all clients together, below the gateway's per-key limit (0: no pause)")
     p.add_argument("--retries", type=int, default=2,
                    help="new-connection retries of a request whose reused keep-alive connection was closed before any "
                         "response (0: count those as failed)")
@@ -221,16 +237,16 @@ def main():
     revs = make_revisions(a.models_dir, a.model, a.base_revision)
     before = served(a)
     print("before: %s" % json.dumps(before, sort_keys=True))
-    load = Load(a.gateway, ctx, key, a.model, a.clients, a.retries)
+    load = Load(a.gateway, ctx, key, a.model, a.clients, a.retries, a.rate)
     load.start()
     time.sleep(5)
     rolled_back = 0
     steps = [(kind, revs[kind]) for kind in a.steps.split(",")]
     for kind, rev in steps:
-        n0, f0, r0 = load.counts()
+        n0, f0, r0, t0 = load.counts()
         rc, secs = playbook(a, rev, os.path.join(a.log_dir, "rolling_upgrade_%s.log" % kind))
         state = served(a)
-        n1, f1, r1 = load.counts()
+        n1, f1, r1, t1 = load.counts()
         revisions = sorted({s["revision"] for s in state.values()})
         healthy = all(s["health"] == 200 for s in state.values()) and len(state) > 0
         if kind == "good":
@@ -238,12 +254,13 @@ def main():
         else:
             ok = rc != 0 and revisions == [revs["good"]] and healthy
             rolled_back += int(ok)
-        print("%-9s rev=%s rc=%d %.0fs served=%s healthy=%s requests=%d failed=%d retried=%d %s" % (
-            kind, rev, rc, secs, revisions, healthy, n1 - n0, f1 - f0, r1 - r0, "OK" if ok else "NOT AS EXPECTED"))
+        print("%-9s rev=%s rc=%d %.0fs served=%s healthy=%s requests=%d failed=%d retried=%d throttled=%d %s" % (
+            kind, rev, rc, secs, revisions, healthy, n1 - n0, f1 - f0, r1 - r0, t1 - t0,
+            "OK" if ok else "NOT AS EXPECTED"))
         sys.stdout.flush()
     time.sleep(5)
     load.finish()
-    total, failed, retried = load.counts()
+    total, failed, retried, throttled = load.counts()
     if load.failed:
         print("failed requests (time, status): %s" % load.failed[:20])
     if not a.no_restore:
@@ -251,7 +268,9 @@ def main():
         print("restore rev=%s rc=%d %.0fs served=%s" % (
             a.base_revision, rc, secs, sorted({s["revision"] for s in served(a).values()})))
     print("retried on a new connection after a closed keep-alive connection: %d (--retries %d)" % (retried, a.retries))
-    print("rolling_upgrade requests=%d failed=%d rolled_back=%d" % (total, failed, rolled_back))
+    if throttled:
+        print("%d requests were answered 429 by the gateway's rate limit: lower --rate" % throttled)
+    print("rolling_upgrade requests=%d failed=%d throttled=%d rolled_back=%d" % (total, failed, throttled, rolled_back))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The site report on the running sandbox (a step of `make staging`, or on its own after `make sandbox`):
-#   1. playbooks/report.yml, then the page in headless Chromium with no network: one row per inventory host, no red
-#      row, each inference_light host showing the revision its inventory pins;
+#   1. playbooks/report.yml, testssl.sh on every TLS listener it found (testssl_listeners.sh: only TLS 1.3 offered),
+#      the report again with those findings, then the page in headless Chromium with no network: one row per
+#      inventory host, no red row, each inference_light host showing the revision its inventory pins;
 #   2. one replica stopped (infer-l-02's model-serving) and one host's container stopped (train-d-02): the report is
 #      written again once Alertmanager has TargetDown for the replica; the page shows that alert, the replica's row
 #      failing and the stopped host's row red (unreachable) with the reason;
@@ -25,8 +26,10 @@ container() { ansible-inventory "${inv[@]}" --host "$1" | python3 -c 'import jso
 revision() { ansible-inventory "${inv[@]}" --host "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["model_serving_model_revision"])'; }
 mapfile -t inference < <(ansible-inventory "${inv[@]}" --graph inference_light | sed -n 's/^ *|--//p')
 
-report() {  # report <folder>
-  ansible-playbook "${inv[@]}" playbooks/report.yml -e "deepseek_report_dir=${out}/$1" >"${out}/$1.log" 2>&1
+report() {  # report <folder> [ansible-playbook arguments]
+  local name=$1
+  shift
+  ansible-playbook "${inv[@]}" playbooks/report.yml -e "deepseek_report_dir=${out}/${name}" "$@" >"${out}/${name}.log" 2>&1
 }
 
 # Wait (up to 5 minutes) until the replica's engine answers /health on the host's address.
@@ -48,7 +51,18 @@ for host in "${inference[@]}"; do
 done
 
 log "report: healthy site (${#hosts[@]} hosts)"
-report healthy || { tail -n 40 "${out}/healthy.log"; exit 1; }
+# A first report names the TLS listeners; testssl.sh scans each of them; the healthy report then carries its findings.
+report listeners || { tail -n 40 "${out}/listeners.log"; exit 1; }
+bash tests/report/testssl_listeners.sh "${out}/listeners/site-report.json" "${out}/testssl" || exit 1
+report healthy -e "report_testssl_dir=${out}/testssl" || { tail -n 40 "${out}/healthy.log"; exit 1; }
+python3 - "${out}/healthy/site-report.json" "${out}/testssl" <<'PY' || exit 1
+import glob, json, os, sys
+report = json.load(open(sys.argv[1]))
+scanned = {os.path.basename(p).rsplit('_', 1)[0] for p in glob.glob(os.path.join(sys.argv[2], '*.json'))}
+missing = sorted(h['name'] for h in report['hosts'] if h['name'] in scanned and not (h.get('security') or {}).get('testssl'))
+print('report: testssl findings shown for %d of %d scanned hosts' % (len(scanned) - len(missing), len(scanned)))
+sys.exit(1 if missing or not scanned else 0)
+PY
 expect=(--expect-hosts "${#hosts[@]}")
 for host in "${hosts[@]}"; do expect+=(--expect-status "${host}=ok|warn"); done
 for host in "${inference[@]}"; do expect+=(--expect-revision "${host}=$(revision "$host")"); done

@@ -3,14 +3,14 @@
 # cache without installing them (installing `prometheus` would start a server on this machine):
 #   promtool (package prometheus) -> $TESTBED_CACHE/bin/promtool
 # and installs the site report's checkers from the machine's apt sources: chromium (headless, the page's DOM and
-# screenshot) and tidy (HTML validation). Neither starts a service.
+# screenshot), tidy (HTML validation) and testssl.sh (the sandbox's TLS listeners). None starts a service.
 source "$(dirname "$0")/lib.sh"
 
-if ! command -v chromium >/dev/null || ! command -v tidy >/dev/null; then
-  log "installing chromium and tidy (the site report's browser check)"
+if ! command -v chromium >/dev/null || ! command -v tidy >/dev/null || ! command -v testssl >/dev/null; then
+  log "installing chromium, tidy and testssl.sh (the site report's checks)"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -q --no-install-recommends chromium tidy fonts-dejavu-core >/dev/null 2>&1 \
-    || { apt-get update -q >/dev/null; apt-get install -y -q --no-install-recommends chromium tidy fonts-dejavu-core >/dev/null; }
+  apt-get install -y -q --no-install-recommends chromium tidy fonts-dejavu-core testssl.sh >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null; apt-get install -y -q --no-install-recommends chromium tidy fonts-dejavu-core testssl.sh >/dev/null; }
 fi
 
 bin="${TESTBED_CACHE}/bin"
