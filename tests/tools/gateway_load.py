@@ -5,9 +5,12 @@
 """Send chat completions through the gateway without pause until a stop file appears; print one JSON document.
 
 Usage: gateway_load.py --gateway URL --key-file FILE [--ca FILE] --stop-file FILE [--clients N] [--max-seconds S]
+                       [--rate R]
 URL is https (the gateway), or http for a replica reached directly (molecule/serving).
 Each client keeps one HTTPS (or HTTP) keep-alive connection (a new one after an error) and sends 8-token completions (greedy)
-one after another; a request fails on a status other than 200, a transport error or an empty answer. The JSON
+one after another, without pause or, with --rate, paced so that all clients together send at most R a second (under
+the gateway's per-key rate limit, which answers 429 beyond it); a request fails on a status other than 200 (a 429
+too), a transport error or an empty answer. The JSON
 holds, for every request, its start and end (Unix time, seconds), the HTTP status (0 for a transport error) and the
 error text, so that a caller can count the requests answered inside a time window (for example while one replica
 was down).
@@ -34,7 +37,12 @@ def client(args, ctx, key, deadline, records, lock):
                        'messages': [{'role': 'user', 'content': 'Say hello.'}]})
     headers = {'Content-Type': 'application/json', 'Authorization': 'Bearer ' + key}
     conn = None
+    interval = args.clients / args.rate if args.rate > 0 else 0.0
+    next_send = time.time()
     while time.time() < deadline and not os.path.exists(args.stop_file):
+        if interval:
+            time.sleep(max(0.0, next_send - time.time()))
+            next_send = max(next_send + interval, time.time() - interval)
         if conn is None and url.scheme == 'http':
             conn = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=120)
         elif conn is None:
@@ -69,6 +77,8 @@ def main():
     parser.add_argument('--stop-file', required=True, help='the load stops once this file exists')
     parser.add_argument('--clients', type=int, default=2)
     parser.add_argument('--max-seconds', type=float, default=600.0, help='stop after this long in any case')
+    parser.add_argument('--rate', type=float, default=0.0,
+                        help='requests a second of all clients together (0: no pause between requests)')
     args = parser.parse_args()
     ctx = ssl.create_default_context(cafile=args.ca)
     with open(args.key_file, encoding='utf-8') as handle:
